@@ -1,0 +1,40 @@
+"""Plain HTTP request/response values shared by the HTTP server, the edge and the protocol layer.
+
+Kept free of any server machinery so that the protocol layer and tests can build them directly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    method: str
+    path: str  # raw path as received (still percent-encoded), without the query string
+    query: str = ""  # raw query string, without '?'
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names; repeats joined by ", "
+    body: bytes = b""
+    remote: str = ""
+
+    @property
+    def decoded_path(self) -> str:
+        return unquote(self.path)
+
+    def query_params(self) -> list[tuple[str, str]]:
+        """Query pairs in order, decoded; repeated keys appear repeatedly."""
+        return parse_qsl(self.query, keep_blank_values=True)
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        for k, v in self.headers:
+            if k.lower() == lname:
+                return v
+        return None
