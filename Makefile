@@ -1,0 +1,31 @@
+# Two commands on a fresh machine:  `make run`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test install install-test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+## run: install nubis into .venv and start the server on 127.0.0.1:8750
+run: install
+	$(BIN)/nubis server $(ARGS)
+
+## test: install the test dependencies and run the whole suite
+test: install-test
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+## bench: run the benchmarks (prints ratios against in-run baselines)
+bench: install-test
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

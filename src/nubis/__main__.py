@@ -1,0 +1,4 @@
+"""`python -m nubis` is the `nubis` command."""
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""Output helpers for the nubis CLI: a column-aligned table, number/money formats, JSON dumping.
+
+Kept apart from cli.py and free of dependencies so they are cheap to import and easy to test."""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str = "") -> str:
+    """Render rows as a plain-text table: columns two spaces apart, headers on top.
+
+    `align` gives one letter per column, "l" or "r" (missing letters mean "l"); numbers read better
+    right-aligned. Cells are str()-ed; None shows as "-". No trailing spaces, no final newline."""
+    cells = [[("-" if c is None else str(c)) for c in row] for row in [list(headers), *rows]]
+    ncols = max(len(r) for r in cells)
+    for r in cells:
+        r.extend([""] * (ncols - len(r)))
+    widths = [max(len(r[i]) for r in cells) for i in range(ncols)]
+    lines = []
+    for r in cells:
+        parts = [
+            c.rjust(w) if (align[i:i + 1] or "l") == "r" else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths))
+        ]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def kv_block(pairs: Sequence[tuple[str, Any]], indent: int = 2) -> str:
+    """`key  value` lines with the values aligned: for summaries of one thing."""
+    width = max((len(k) for k, _ in pairs), default=0)
+    return "\n".join(f"{' ' * indent}{k.ljust(width)}  {'-' if v is None else v}".rstrip() for k, v in pairs)
+
+
+def fmt_money(usd: float) -> str:
+    """Dollars for people: cents once there are cents, else enough decimals to see the amount
+    (one request is $0.0000002)."""
+    if usd == 0:
+        return "$0.00"
+    sign = "-" if usd < 0 else ""
+    usd = abs(usd)
+    if usd >= 0.01:
+        return f"{sign}${usd:,.2f}"
+    text = f"{usd:.10f}".rstrip("0")
+    return f"{sign}${text}"
+
+
+def fmt_int(n: float) -> str:
+    return f"{int(n):,}"
+
+
+def fmt_gbs(gbs: float) -> str:
+    """GB-seconds with three decimals (1 ms at 128 MB is 0.000125 GB-s, so small values keep more)."""
+    if 0 < gbs < 0.001:
+        return f"{gbs:.6f}"
+    return f"{gbs:,.3f}"
+
+
+def fmt_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def dump_json(doc: Any, out: IO[str] | None = None) -> None:
+    """Write one JSON document (indented, UTF-8 as is) and a newline; datetimes become strings."""
+    out = out or sys.stdout
+    out.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def strip_metadata(response: dict[str, Any]) -> dict[str, Any]:
+    """A boto3 response without botocore's ResponseMetadata: what `--json` users want."""
+    return {k: v for k, v in response.items() if k != "ResponseMetadata"}

@@ -1,0 +1,613 @@
+"""nubis Python runtime: runs inside an execution environment (stdlib only).
+
+Behaves like AWS's Python runtime interface client (awslambdaric 4.2.2) as far
+as user code can see: the handler is imported during INIT, the LambdaContext
+has the same attributes, errors have the same types, messages and shape, and
+the root logger writes RIC's text format to stdout.
+
+Instead of the HTTP Runtime API this speaks a small binary protocol with the
+engine over a private socket whose fd number arrives in ``_NUBIS_CONTROL_FD``.
+Every frame is ``!IB`` (length of the rest incl. the type byte, frame type)
+followed by the body:
+
+    engine -> runtime
+      H  hello       body = nonce (ascii), sent once right after the start
+      I  invoke      body = !I header length, JSON header, event bytes
+    runtime -> engine
+      R  ready       body = b"" (INIT finished)
+      E  init error  body = error JSON (invoker receives it, requestId "")
+      r  result      body = response bytes
+      e  error       body = error JSON
+
+stdout and stderr share one pipe to the engine. At the end of every phase the
+runtime flushes them and writes ``\\0<nonce> <request-id|INIT>\\n`` to fd 1 so
+the engine knows it has seen all of that phase's output.
+
+The file is deliberately named ``bootstrap.py``: like RIC, stack frames whose
+file name contains ``/bootstrap.py`` are cut from the error's stackTrace.
+"""
+
+import decimal
+import importlib
+import json
+import logging
+import math
+import os
+import socket
+import struct
+import sys
+import time
+import traceback
+
+_HDR = struct.Struct("!IB")
+_U32 = struct.Struct("!I")
+
+ERROR_LOG_LINE_TERMINATE = "\r"
+ERROR_LOG_IDENT = "\u00a0"  # NO-BREAK SPACE U+00A0
+
+LAMBDA_WARNING = "LAMBDA_WARNING"
+UNHANDLED_EXCEPTION_WARNING = (
+    f"{LAMBDA_WARNING}: "
+    "Unhandled exception. "
+    "The most likely cause is an issue in the function code. "
+    "However, in rare cases, a Lambda runtime update can cause unexpected function behavior. "
+    "For functions using managed runtimes, runtime updates can be triggered by a function change, "
+    "or can be applied automatically. "
+    "To determine if the runtime has been updated, check the runtime version in the INIT_START log entry. "
+    "If this error correlates with a change in the runtime version, you may be able to mitigate this "
+    "error by temporarily rolling back to the previous runtime version. "
+    "For more information, see https://docs.aws.amazon.com/lambda/latest/dg/runtimes-update.html\r"
+)
+
+
+class FaultException(Exception):
+    MARSHAL_ERROR = "Runtime.MarshalError"
+    UNMARSHAL_ERROR = "Runtime.UnmarshalError"
+    USER_CODE_SYNTAX_ERROR = "Runtime.UserCodeSyntaxError"
+    HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
+    IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
+    BUILT_IN_MODULE_CONFLICT = "Runtime.BuiltInModuleConflict"
+    MALFORMED_HANDLER_NAME = "Runtime.MalformedHandlerName"
+    LAMBDA_CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
+
+    def __init__(self, exception_type, msg, trace=None):
+        self.msg = msg
+        self.exception_type = exception_type
+        self.trace = trace
+
+
+# --------------------------------------------------------------------------- context
+
+W3C_ALLOWED_FIELDS = ("traceparent", "tracestate", "baggage")
+
+
+class LambdaContext(object):
+    def __init__(
+        self,
+        invoke_id,
+        client_context,
+        cognito_identity,
+        epoch_deadline_time_in_ms,
+        invoked_function_arn=None,
+        tenant_id=None,
+    ):
+        self.aws_request_id = invoke_id
+        self.log_group_name = _ENV_LOG_GROUP
+        self.log_stream_name = _ENV_LOG_STREAM
+        self.function_name = _ENV_FUNCTION_NAME
+        self.memory_limit_in_mb = _ENV_MEMORY
+        self.function_version = _ENV_VERSION
+        self.invoked_function_arn = invoked_function_arn
+        self.tenant_id = tenant_id
+        self._w3c_fields = self._extract_and_strip_w3c(client_context)
+
+        self.client_context = make_obj_from_dict(ClientContext, client_context)
+        if self.client_context is not None:
+            self.client_context.client = make_obj_from_dict(Client, self.client_context.client)
+
+        self.identity = make_obj_from_dict(CognitoIdentity, {})
+        if cognito_identity is not None:
+            self.identity.cognito_identity_id = cognito_identity.get("cognitoIdentityId")
+            self.identity.cognito_identity_pool_id = cognito_identity.get("cognitoIdentityPoolId")
+
+        self._epoch_deadline_time_in_ms = epoch_deadline_time_in_ms
+
+    def get_remaining_time_in_millis(self):
+        epoch_now_in_ms = int(time.time() * 1000)
+        delta_ms = self._epoch_deadline_time_in_ms - epoch_now_in_ms
+        return delta_ms if delta_ms > 0 else 0
+
+    def w3c(self):
+        return dict(self._w3c_fields)
+
+    @staticmethod
+    def _extract_and_strip_w3c(client_context):
+        if not isinstance(client_context, dict) or "w3c" not in client_context:
+            return {}
+        raw_w3c = client_context.pop("w3c")
+        if not isinstance(raw_w3c, dict):
+            return {}
+        return {k: v for k in W3C_ALLOWED_FIELDS if isinstance(v := raw_w3c.get(k), str)}
+
+    def log(self, msg):
+        for handler in logging.getLogger().handlers:
+            if hasattr(handler, "log_sink"):
+                handler.log_sink.log(str(msg))
+                return
+        sys.stdout.write(str(msg))
+
+    def __repr__(self):
+        return (
+            f"{self.__class__.__name__}(["
+            f"aws_request_id={self.aws_request_id},"
+            f"log_group_name={self.log_group_name},"
+            f"log_stream_name={self.log_stream_name},"
+            f"function_name={self.function_name},"
+            f"memory_limit_in_mb={self.memory_limit_in_mb},"
+            f"function_version={self.function_version},"
+            f"invoked_function_arn={self.invoked_function_arn},"
+            f"client_context={self.client_context},"
+            f"identity={self.identity},"
+            f"tenant_id={self.tenant_id}"
+            "])"
+        )
+
+
+class CognitoIdentity(object):
+    __slots__ = ["cognito_identity_id", "cognito_identity_pool_id"]
+
+    def __repr__(self):
+        return (
+            f"{self.__class__.__name__}(["
+            f"cognito_identity_id={self.cognito_identity_id},"
+            f"cognito_identity_pool_id={self.cognito_identity_pool_id}"
+            "])"
+        )
+
+
+class Client(object):
+    __slots__ = [
+        "installation_id",
+        "app_title",
+        "app_version_name",
+        "app_version_code",
+        "app_package_name",
+    ]
+
+    def __repr__(self):
+        return (
+            f"{self.__class__.__name__}(["
+            f"installation_id={self.installation_id},"
+            f"app_title={self.app_title},"
+            f"app_version_name={self.app_version_name},"
+            f"app_version_code={self.app_version_code},"
+            f"app_package_name={self.app_package_name}"
+            "])"
+        )
+
+
+class ClientContext(object):
+    __slots__ = ["custom", "env", "client"]
+
+    def __repr__(self):
+        return (
+            f"{self.__class__.__name__}(["
+            f"custom={self.custom},"
+            f"env={self.env},"
+            f"client={self.client}"
+            "])"
+        )
+
+
+def make_obj_from_dict(_class, _dict):
+    if _dict is None:
+        return None
+    obj = _class()
+    for field in _class.__slots__:
+        setattr(obj, field, _dict.get(field, None))
+    return obj
+
+
+# --------------------------------------------------------------------------- marshalling
+
+_DEC_MARK = "\x00nubis-decimal:"
+_DEC_MARK_JSON = json.dumps(_DEC_MARK)[:-1]  # '"\u0000nubis-decimal:' (no closing quote)
+
+
+class _Encoder(json.JSONEncoder):
+    """JSON like RIC's simplejson encoder: Decimal kept exact, NaN allowed,
+    non-ASCII kept as is from python3.12 on."""
+
+    def __init__(self, ensure_ascii):
+        super().__init__(ensure_ascii=ensure_ascii, allow_nan=True)
+        self.saw_decimal = False
+
+    def default(self, obj):
+        if isinstance(obj, decimal.Decimal):
+            if obj.is_nan():
+                return math.nan
+            # Marked string, replaced by the raw number after encoding.
+            self.saw_decimal = True
+            return _DEC_MARK + str(obj)
+        return super().default(obj)
+
+    def encode(self, obj):
+        self.saw_decimal = False
+        text = super().encode(obj)
+        if self.saw_decimal:
+            text = _unmark_decimals(text)
+        return text
+
+
+def _unmark_decimals(text):
+    out = []
+    pos = 0
+    mark = _DEC_MARK_JSON
+    while True:
+        i = text.find(mark, pos)
+        if i < 0:
+            out.append(text[pos:])
+            return "".join(out)
+        j = text.index('"', i + len(mark))
+        out.append(text[pos:i])
+        out.append(text[i + len(mark) : j])
+        pos = j + 1
+
+
+def _make_encoder():
+    modern = os.environ.get("AWS_EXECUTION_ENV") in {
+        "AWS_Lambda_python3.12",
+        "AWS_Lambda_python3.13",
+        "AWS_Lambda_python3.14",
+        "AWS_Lambda_python3.15",
+    }
+    return _Encoder(ensure_ascii=not modern)
+
+
+def to_json(obj):
+    return _make_encoder().encode(obj)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _get_handler(handler):
+    try:
+        modname, fname = handler.rsplit(".", 1)
+    except ValueError as e:
+        raise FaultException(
+            FaultException.MALFORMED_HANDLER_NAME,
+            "Bad handler '{}': {}".format(handler, str(e)),
+        )
+
+    try:
+        if modname.split(".")[0] in sys.builtin_module_names:
+            raise FaultException(
+                FaultException.BUILT_IN_MODULE_CONFLICT,
+                "Cannot use built-in module {} as a handler module".format(modname),
+            )
+        m = importlib.import_module(modname.replace("/", "."))
+    except ImportError as e:
+        raise FaultException(
+            FaultException.IMPORT_MODULE_ERROR,
+            "Unable to import module '{}': {}".format(modname, str(e)),
+        )
+    except SyntaxError as e:
+        trace = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)]
+        raise FaultException(
+            FaultException.USER_CODE_SYNTAX_ERROR,
+            "Syntax error in module '{}': {}".format(modname, str(e)),
+            trace,
+        )
+
+    try:
+        request_handler = getattr(m, fname)
+    except AttributeError:
+        raise FaultException(
+            FaultException.HANDLER_NOT_FOUND,
+            "Handler '{}' missing on module '{}'".format(fname, modname),
+            None,
+        )
+    return request_handler
+
+
+def make_error(error_message, error_type, stack_trace, invoke_id=None):
+    return {
+        "errorMessage": error_message if error_message else "",
+        "errorType": error_type if error_type else "",
+        "requestId": invoke_id if invoke_id is not None else "",
+        "stackTrace": stack_trace if stack_trace else [],
+    }
+
+
+def _user_frames(tb):
+    tb_tuples = [(f.filename, f.lineno, f.name, f.line) for f in traceback.extract_tb(tb)]
+    for i in range(len(tb_tuples)):
+        if "/bootstrap.py" not in tb_tuples[i][0]:
+            return tb_tuples[i:]
+    return tb_tuples
+
+
+def build_fault_result(exc_info, msg, invoke_id=None):
+    etype, value, tb = exc_info
+    return make_error(
+        msg if msg else str(value),
+        etype.__name__,
+        traceback.format_list(_user_frames(tb)),
+        invoke_id,
+    )
+
+
+def replace_line_indentation(line, indent_char, new_indent_char):
+    n = 0
+    for c in line:
+        if c != indent_char:
+            break
+        n += 1
+    return (new_indent_char * n) + line[n:]
+
+
+def log_error(error_result):
+    """RIC's text-mode error log line: one stdout write joined with \\r."""
+    description = "[ERROR]"
+    etype = error_result.get("errorType")
+    if etype:
+        description += " " + etype
+    emsg = error_result.get("errorMessage")
+    if emsg:
+        if etype:
+            description += ":"
+        description += " " + emsg
+    lines = [description]
+    stack_trace = error_result.get("stackTrace")
+    if stack_trace is not None:
+        lines.append("Traceback (most recent call last):")
+        for element in stack_trace:
+            if element == "":
+                lines.append("")
+            else:
+                for trace_line in element.splitlines():
+                    lines.append(replace_line_indentation(trace_line, " ", ERROR_LOG_IDENT))
+    sys.stdout.write(ERROR_LOG_LINE_TERMINATE.join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------- logging
+
+_GLOBAL_AWS_REQUEST_ID = None
+_GLOBAL_TENANT_ID = None
+
+
+class StandardLogSink(object):
+    def log(self, msg, frame_type=None):
+        sys.stdout.write(msg)
+
+    def log_error(self, message_lines):
+        sys.stdout.write(ERROR_LOG_LINE_TERMINATE.join(message_lines) + "\n")
+
+
+class LambdaLoggerHandler(logging.Handler):
+    def __init__(self, log_sink):
+        logging.Handler.__init__(self)
+        self.log_sink = log_sink
+
+    def emit(self, record):
+        msg = self.format(record)
+        self.log_sink.log(msg)
+
+
+class LambdaLoggerFilter(logging.Filter):
+    def filter(self, record):
+        record.aws_request_id = _GLOBAL_AWS_REQUEST_ID or ""
+        record.tenant_id = _GLOBAL_TENANT_ID
+        return True
+
+
+def _setup_logging():
+    logging.Formatter.converter = time.gmtime
+    logger = logging.getLogger()
+    handler = LambdaLoggerHandler(StandardLogSink())
+    handler.setFormatter(
+        logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+    )
+    level = (os.environ.get("AWS_LAMBDA_LOG_LEVEL") or "").upper()
+    if level in logging._nameToLevel:
+        logger.setLevel(level)
+    handler.addFilter(LambdaLoggerFilter())
+    logger.addHandler(handler)
+
+
+# --------------------------------------------------------------------------- channel
+
+
+class Channel:
+    def __init__(self, fd):
+        os.set_inheritable(fd, False)  # user subprocesses must not hold it
+        self.sock = socket.socket(fileno=fd)
+        self.sock.setblocking(True)
+        self.buf = bytearray()
+
+    def recv_frame(self):
+        """Next (type, body) or None at EOF."""
+        buf = self.buf
+        recv = self.sock.recv
+        while True:
+            if len(buf) >= 5:
+                n, ftype = _HDR.unpack_from(buf)
+                end = 4 + n
+                if len(buf) >= end:
+                    body = bytes(buf[5:end])
+                    del buf[:end]
+                    return ftype, body
+                chunk = recv(max(end - len(buf), 65536))
+            else:
+                chunk = recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+
+    def send_frame(self, ftype, body=b""):
+        hdr = _HDR.pack(len(body) + 1, ftype)
+        if len(body) <= 65536:
+            self.sock.sendall(hdr + body)
+        else:
+            self.sock.sendall(hdr)
+            self.sock.sendall(body)
+
+
+FT_HELLO = ord("H")
+FT_INVOKE = ord("I")
+FT_READY = ord("R")
+FT_INIT_ERROR = ord("E")
+FT_RESULT = ord("r")
+FT_ERROR = ord("e")
+
+
+# --------------------------------------------------------------------------- main loop
+
+_ENV_LOG_GROUP = None
+_ENV_LOG_STREAM = None
+_ENV_FUNCTION_NAME = None
+_ENV_MEMORY = None
+_ENV_VERSION = None
+
+
+def _flush_std():
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
+
+
+def main():
+    global _GLOBAL_AWS_REQUEST_ID, _ENV_LOG_GROUP, _ENV_LOG_STREAM, _ENV_FUNCTION_NAME
+    global _ENV_MEMORY, _ENV_VERSION
+
+    fd = int(os.environ.pop("_NUBIS_CONTROL_FD"))
+    chan = Channel(fd)
+    first = chan.recv_frame()
+    if first is None or first[0] != FT_HELLO:
+        os._exit(0)
+    sentinel_prefix = b"\0" + first[1] + b" "
+
+    def sentinel(token):
+        _flush_std()
+        os.write(1, sentinel_prefix + token + b"\n")
+
+    env = os.environ
+    _ENV_LOG_GROUP = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
+    _ENV_LOG_STREAM = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
+    _ENV_FUNCTION_NAME = env.get("AWS_LAMBDA_FUNCTION_NAME")
+    _ENV_MEMORY = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    _ENV_VERSION = env.get("AWS_LAMBDA_FUNCTION_VERSION")
+
+    # The task root comes first on sys.path, this runtime's folder not at all.
+    here = os.path.dirname(os.path.abspath(__file__))
+    task_root = env.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
+    if task_root in sys.path:
+        sys.path.remove(task_root)
+    sys.path.insert(0, task_root)
+
+    # ---- INIT
+    error_result = None
+    try:
+        _setup_logging()
+        request_handler = _get_handler(env.get("_HANDLER", ""))
+    except FaultException as e:
+        error_result = make_error(e.msg, e.exception_type, e.trace)
+    except Exception:
+        error_result = build_fault_result(sys.exc_info(), None)
+
+    if error_result is not None:
+        logging.warning(UNHANDLED_EXCEPTION_WARNING)
+        log_error(error_result)
+        sentinel(b"INIT")
+        chan.send_frame(FT_INIT_ERROR, to_json(error_result).encode("utf-8", "surrogatepass"))
+        sys.exit(1)
+
+    sentinel(b"INIT")
+    chan.send_frame(FT_READY)
+
+    # ---- invocations, one at a time
+    encoder = _make_encoder()
+    unpack_u32 = _U32.unpack_from
+    loads = json.loads
+    while True:
+        frame = chan.recv_frame()
+        if frame is None:
+            break
+        ftype, body = frame
+        if ftype != FT_INVOKE:
+            continue
+        (hlen,) = unpack_u32(body)
+        header = loads(body[4 : 4 + hlen])
+        event_body = body[4 + hlen :]
+        invoke_id = header["id"]
+        _GLOBAL_AWS_REQUEST_ID = invoke_id
+        trace_id = header.get("trace")
+        if trace_id is not None:
+            env["_X_AMZN_TRACE_ID"] = trace_id
+        elif "_X_AMZN_TRACE_ID" in env:
+            del env["_X_AMZN_TRACE_ID"]
+
+        error_result = None
+        try:
+            client_context = None
+            cc = header.get("cc")
+            if cc:
+                client_context = _parse_json_header(cc, "Client Context")
+            cognito = None
+            ci = header.get("ci")
+            if ci:
+                cognito = _parse_json_header(ci, "Cognito Identity")
+            context = LambdaContext(
+                invoke_id, client_context, cognito, header["deadline"], header.get("arn"), header.get("tenant")
+            )
+            try:
+                event = loads(event_body)
+            except Exception as e:
+                raise FaultException(
+                    FaultException.UNMARSHAL_ERROR, "Unable to unmarshal input: {}".format(str(e)), None
+                )
+            response = request_handler(event, context)
+            if isinstance(response, bytes):
+                result = response
+            else:
+                try:
+                    result = encoder.encode(response).encode("utf-8", "surrogatepass")
+                except Exception as e:
+                    raise FaultException(
+                        FaultException.MARSHAL_ERROR, "Unable to marshal response: {}".format(str(e)), None
+                    )
+        except FaultException as e:
+            error_result = make_error(e.msg, e.exception_type, e.trace, invoke_id)
+        except Exception:
+            error_result = build_fault_result(sys.exc_info(), None, invoke_id)
+
+        if error_result is not None:
+            log_error(error_result)
+            sentinel(invoke_id.encode())
+            chan.send_frame(FT_ERROR, to_json(error_result).encode("utf-8", "surrogatepass"))
+        else:
+            sentinel(invoke_id.encode())
+            chan.send_frame(FT_RESULT, result)
+
+
+def _parse_json_header(header, name):
+    try:
+        return json.loads(header)
+    except Exception as e:
+        raise FaultException(
+            FaultException.LAMBDA_CONTEXT_UNMARSHAL_ERROR,
+            "Unable to parse {} JSON: {}".format(name, str(e)),
+            None,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Wires the store, the engine, the providers and the HTTP server together; runs until SIGTERM/SIGINT."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+from .. import __version__
+from ..engine import Engine, FunctionSpec, InvocationResult
+from ..engine.isolation import probe
+from ..events.async_invoke import AsyncInvokeQueue
+from ..services.lambda_.provider import LambdaProvider
+from ..services.logs.provider import LogsProvider
+from ..store.blobs import BlobStore
+from ..store.db import BackgroundWriter, Database
+from ..store.logs import LogStore
+from ..store.queue import DurableQueue
+from ..store.usage import UsageStore
+from .edge import Edge
+from .http import HttpServer
+from .internal import health_route, usage_route
+
+log = logging.getLogger("nubis")
+
+
+def _secret(data_dir: Path) -> bytes:
+    path = data_dir / "secret"
+    if not path.exists():
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()
+
+
+async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1000,
+              keep_alive_s: float = 600.0, ready: asyncio.Event | None = None) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    db_path = data_dir / "nubis.db"
+    db = Database(db_path)
+    writer = BackgroundWriter(db_path)
+    logs = LogStore(db, writer)
+    usage = UsageStore(db, writer)
+
+    def log_sink(spec: FunctionSpec, stream: str, events: list[tuple[int, str]]) -> None:
+        logs.append(spec.account, spec.region, spec.log_group, stream, events)
+
+    def meter_sink(result: InvocationResult, spec: FunctionSpec, outcome: str) -> None:
+        usage.record({"request_id": result.request_id, "account": spec.account, "region": spec.region,
+                      "function": spec.function_name, "version": result.executed_version,
+                      "start": result.start_time, "duration_ms": result.duration_ms, "billed_ms": result.billed_ms,
+                      "memory_mb": result.memory_mb, "max_memory_mb": result.max_memory_mb,
+                      "init_ms": result.init_ms, "cold": int(result.cold), "outcome": outcome,
+                      "architecture": "x86_64"})
+
+    engine = Engine(log_sink=log_sink, meter_sink=meter_sink, account_concurrency=account_concurrency,
+                    keep_alive_s=keep_alive_s)
+    http = HttpServer(lambda req: edge.handle(req))
+    actual_port = await http.start(host, port)
+    endpoint = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{actual_port}"
+    lam = LambdaProvider(db, BlobStore(data_dir / "blobs"), engine,
+                         AsyncInvokeQueue(DurableQueue(db, writer, "lambda-async")), data_dir, _secret(data_dir),
+                         account_concurrency)
+    providers = [lam, LogsProvider(logs)]
+    edge = Edge(providers, endpoint, {
+        "/_nubis/health": health_route(data_dir, sys.executable),
+        "/_nubis/usage": usage_route(usage, data_dir),
+    })
+    for p in providers:
+        await p.start()
+
+    iso = probe()
+    print(f"nubis {__version__} listening on {endpoint}", flush=True)
+    print(f"  data dir: {data_dir}", flush=True)
+    print(f"  isolation: {', '.join(iso['enforced'])} — warning: {iso['warning']}", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+
+    print("nubis: shutting down (finishing in-flight invocations)", flush=True)
+    await http.stop_accepting()
+    for p in providers:
+        await p.stop()
+    await engine.shutdown(grace_s=10.0)
+    await http.close(grace_s=2.0)
+    writer.close()
+    db.close()
+    print("nubis: stopped", flush=True)
+
+
+def serve(host: str = "127.0.0.1", port: int = 8750, data_dir: Path | None = None,
+          account_concurrency: int = 1000, keep_alive_s: float = 600.0) -> None:
+    """Entry point for `nubis server`: blocks until SIGTERM/SIGINT."""
+    logging.basicConfig(level=os.environ.get("NUBIS_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_dir = (data_dir or Path(os.environ.get("NUBIS_DATA_DIR", Path.home() / ".nubis"))).expanduser().resolve()
+    try:
+        from uvloop import run as run_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
+        run_loop = asyncio.run
+    run_loop(run(host, port, data_dir, account_concurrency, keep_alive_s))

@@ -1,0 +1,84 @@
+"""The edge: one entry point for every request; finds the service, parses, dispatches, serializes.
+
+Every failure becomes the service's own error format here: a client never sees a traceback.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import orjson
+
+from ..services.base import Provider
+from .context import RequestContext, account_for, parse_scope, DEFAULT_REGION
+from .errors import AwsError
+from .messages import HttpRequest, HttpResponse
+from .protocol import load_service
+from .routing import service_for
+
+log = logging.getLogger("nubis.edge")
+
+InternalRoute = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+
+def json_response(status: int, doc: object, error_code: str | None = None) -> HttpResponse:
+    headers = [("Content-Type", "application/json")]
+    if error_code:
+        headers.append(("x-amzn-ErrorType", error_code))
+    return HttpResponse(status, headers, orjson.dumps(doc))
+
+
+class Edge:
+    def __init__(self, providers: list[Provider], endpoint: str,
+                 internal: dict[str, InternalRoute] | None = None) -> None:
+        self.providers = {p.service: p for p in providers}
+        self.endpoint = endpoint
+        self.internal: dict[str, InternalRoute] = dict(internal or {})
+        for p in providers:
+            self.internal.update(p.raw_routes())
+
+    async def handle(self, req: HttpRequest) -> HttpResponse:
+        if req.path.startswith("/_nubis/"):
+            return await self._internal(req)
+        scope = parse_scope(req.headers.get("authorization"), req.query)
+        service = service_for(req, scope)
+        provider = self.providers.get(service or "")
+        if provider is None:
+            code = "NotImplementedException" if service else "UnknownServiceException"
+            message = (f"nubis does not implement the '{service}' service yet" if service else
+                       "Could not tell which AWS service this request is for: sign it with SigV4 "
+                       "(any credentials) or send X-Amz-Target")
+            return json_response(501 if service else 400, {"__type": code, "message": message}, code)
+        protocol = load_service(provider.service)
+        ctx = RequestContext(
+            account=account_for(scope.access_key if scope else None),
+            region=scope.region if scope else DEFAULT_REGION,
+            service=provider.service,
+            endpoint=self.endpoint,
+        )
+        op = None
+        try:
+            op, params = protocol.parse(req)
+            violations = protocol.validate(op, params)
+            if violations:
+                raise provider.validation_error(op.name, violations) or protocol.validation_error(violations)
+            result = await provider.handle(ctx, op.name, params)
+            if isinstance(result, HttpResponse):
+                return result
+            result.setdefault("__request_id__", ctx.request_id)
+            return protocol.serialize(op, result)
+        except AwsError as err:
+            return protocol.serialize_error(err, op)
+        except Exception:
+            log.exception("internal error in %s %s", provider.service, op.name if op else "?")
+            return protocol.serialize_error(
+                AwsError("ServiceException", "An internal error occurred in nubis; see the server log.", 500), op)
+
+    async def _internal(self, req: HttpRequest) -> HttpResponse:
+        for prefix, route in self.internal.items():
+            if req.path == prefix or req.path.startswith(prefix.rstrip("/") + "/"):
+                try:
+                    return await route(req)
+                except AwsError as err:
+                    return json_response(err.status, {"__type": err.code, "message": err.message}, err.code)
+        return json_response(404, {"__type": "NotFound", "message": f"No such nubis route: {req.path}"})

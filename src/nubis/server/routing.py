@@ -1,0 +1,42 @@
+"""Which AWS service a request is for: SigV4 scope, then X-Amz-Target, then the path."""
+from __future__ import annotations
+
+from .context import SigV4Scope
+from .messages import HttpRequest
+
+# SigV4 signing name -> botocore service model name, where they differ.
+SIGNING_TO_MODEL = {
+    "states": "stepfunctions",
+    "execute-api": "apigateway",
+    "events": "events",
+}
+
+# X-Amz-Target prefix -> botocore model name (JSON-protocol services).
+TARGET_PREFIXES = {
+    "Logs_20140328": "logs",
+    "AWSStepFunctions": "stepfunctions",
+    "AmazonSQS": "sqs",
+    "DynamoDB_20120810": "dynamodb",
+    "DynamoDBStreams_20120810": "dynamodbstreams",
+    "Kinesis_20131202": "kinesis",
+    "AWSEvents": "events",
+}
+
+# Unsigned requests (curl, plain HTTP clients): Lambda's API is recognisable by its path.
+LAMBDA_PATH_PREFIXES = ("/2015-03-31/", "/2014-11-13/", "/2016-08-19/", "/2017-03-31/", "/2017-10-31/",
+                        "/2018-10-31/", "/2019-09-25/", "/2019-09-30/", "/2020-04-22/", "/2020-06-30/",
+                        "/2021-07-20/", "/2021-10-31/", "/2021-11-15/", "/2024-08-31/", "/2025-11-30/",
+                        "/2025-12-01/")
+
+
+def service_for(req: HttpRequest, scope: SigV4Scope | None) -> str | None:
+    target = req.headers.get("x-amz-target")
+    if target:
+        prefix = target.split(".", 1)[0]
+        if prefix in TARGET_PREFIXES:
+            return TARGET_PREFIXES[prefix]
+    if scope is not None:
+        return SIGNING_TO_MODEL.get(scope.service, scope.service)
+    if req.path.startswith(LAMBDA_PATH_PREFIXES):
+        return "lambda"
+    return None

@@ -1,0 +1,49 @@
+"""What every service provider looks like to the edge."""
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..server.context import RequestContext
+from ..server.errors import AwsError
+from ..server.messages import HttpRequest, HttpResponse
+
+RawRoute = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def snake(name: str) -> str:
+    return _CAMEL.sub("_", name).lower()
+
+
+class Provider:
+    """A provider implements a botocore service model's operations as `async def op_name(ctx, params)`.
+
+    Results are dicts shaped like the operation's output (what boto3 returns); an HttpResponse may be
+    returned for operations the model cannot express. Errors are raised as AwsError.
+    """
+
+    service: str = ""  # botocore model name
+
+    async def handle(self, ctx: RequestContext, operation: str, params: dict) -> dict | HttpResponse:
+        method = getattr(self, snake(operation), None)
+        if method is None:
+            raise AwsError("NotImplementedException",
+                           f"nubis does not implement {self.service}:{operation} yet", 501)
+        return await method(ctx, params)
+
+    def validation_error(self, operation: str, violations: list[Any]) -> AwsError | None:
+        """Let a service answer some constraint failures with its own error code (None: the default)."""
+        return None
+
+    def raw_routes(self) -> dict[str, RawRoute]:
+        """Extra plain-HTTP routes under /_nubis/ (prefix -> handler), e.g. code downloads."""
+        return {}
+
+    async def start(self) -> None:
+        """Begin background work (queue consumers, pollers)."""
+
+    async def stop(self) -> None:
+        """Stop background work; nothing accepted may be lost."""

@@ -1,0 +1,192 @@
+"""Invoke: RequestResponse, Event (durable queue, run in the background) and DryRun."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+import orjson
+
+from ...engine import Engine, FunctionSpec, Invocation, InvocationResult, Throttled
+from ...events.async_invoke import AsyncInvokeQueue
+from ...server.context import RequestContext
+from ...server.errors import AwsError
+from . import limits
+from .functions import FunctionRecord
+
+if TYPE_CHECKING:
+    from .provider import LambdaProvider
+
+log = logging.getLogger("nubis.lambda.invoke")
+
+LOG_TAIL_BYTES = 4096
+THROTTLE_REASONS = {"reserved": "ReservedFunctionConcurrentInvocationLimitExceeded",
+                    "account": "ConcurrentInvocationLimitExceeded"}
+
+
+def check_json(payload: bytes) -> None:
+    """Lambda only accepts JSON events; mimic its (Jackson) parse error."""
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        pos = getattr(exc, "pos", 0) or 0
+        ch = payload[pos:pos + 1].decode("utf-8", "replace") or "EOF"
+        raise AwsError(
+            "InvalidRequestContentException",
+            "Could not parse request body into json: Could not parse payload into json: Unexpected character "
+            f"('{ch}' (code {ord(ch) if len(ch) == 1 else 0})): expected a valid value (JSON String, Number, Array, "
+            "Object or token 'null', 'true' or 'false')", 400, Type="User") from None
+
+
+def throttled(reason: str) -> AwsError:
+    return AwsError("TooManyRequestsException", "Rate Exceeded.", 429, Type="User",
+                    Reason=THROTTLE_REASONS.get(reason, reason))
+
+
+class Invoker:
+    def __init__(self, provider: LambdaProvider, engine: Engine, queue: AsyncInvokeQueue) -> None:
+        self.provider = provider
+        self.engine = engine
+        self.queue = queue
+        queue.deliver = self._deliver
+
+    async def start(self) -> None:
+        await self.queue.start()
+
+    async def stop(self) -> None:
+        await self.queue.stop()
+
+    def spec(self, rec: FunctionRecord, endpoint: str) -> FunctionSpec:
+        cfg = rec.config
+        return FunctionSpec(
+            key=rec.engine_key,
+            function_name=rec.name,
+            function_arn=rec.arn,
+            version=rec.version,
+            runtime=cfg["Runtime"],
+            handler=cfg["Handler"],
+            code_dir=str(self.provider.code_dir(rec)),
+            memory_mb=cfg["MemorySize"],
+            timeout_s=cfg["Timeout"],
+            environment=dict((cfg.get("Environment") or {}).get("Variables") or {}),
+            region=rec.region,
+            account=rec.account,
+            log_group=cfg["LoggingConfig"]["LogGroup"],
+            extra_env={
+                # boto3 inside the function talks to this nubis, as the same account.
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_ACCESS_KEY_ID": rec.account,
+                "AWS_SECRET_ACCESS_KEY": "nubis",
+                "AWS_SESSION_TOKEN": "nubis",
+            },
+            reserved_concurrency=rec.reserved,
+            scope=self.provider.scope(rec.account, rec.region),
+        )
+
+    def _ready(self, rec: FunctionRecord) -> None:
+        if rec.state != "Active":
+            raise AwsError("ResourceConflictException",
+                           "The operation cannot be performed at this time. The function is currently in the "
+                           f"following state: {rec.state}", 409, Type="User")
+
+    async def invoke(self, ctx: RequestContext, p: dict) -> dict:
+        rec, ref = self.provider.resolve(ctx, p["FunctionName"], p.get("Qualifier"), invoke=True)
+        kind = p.get("InvocationType") or "RequestResponse"
+        payload: bytes = p.get("Payload") or b""
+        if kind == "Event":
+            if len(payload) > limits.ASYNC_PAYLOAD_MAX:
+                raise AwsError("RequestEntityTooLargeException",
+                               f"{len(payload)} byte payload is too large for the Event invocation type (limit "
+                               f"{limits.ASYNC_PAYLOAD_MAX} bytes)", 413, Type="User")
+        elif len(payload) > limits.SYNC_PAYLOAD_MAX:
+            raise AwsError("RequestEntityTooLargeException",
+                           f"Request must be smaller than {limits.SYNC_PAYLOAD_MAX} bytes for the InvokeFunction "
+                           "operation", 413, Type="User")
+        payload = payload.strip() or b"{}"
+        check_json(payload)
+        self._ready(rec)
+        if kind == "DryRun":
+            return {"StatusCode": 204, "__request_id__": ctx.request_id}
+        if kind == "Event":
+            return await self._enqueue(ctx, rec, payload, ref.qualifier)
+        client_context = _client_context(p.get("ClientContext"))
+        inv = Invocation(request_id=ctx.request_id, payload=payload,
+                         invoked_arn=p["FunctionName"] if p["FunctionName"].startswith("arn:") else rec.arn,
+                         client_context=client_context)
+        try:
+            result = await self.engine.invoke(self.spec(rec, ctx.endpoint), inv)
+        except Throttled as exc:
+            raise throttled(exc.reason) from None
+        return self._response(result, p.get("LogType") == "Tail")
+
+    @staticmethod
+    def _response(result: InvocationResult, tail: bool) -> dict:
+        payload, function_error = result.payload, result.function_error
+        if len(payload) > limits.RESPONSE_MAX:
+            payload = orjson.dumps({"errorMessage": "Response payload size exceeded maximum allowed payload size "
+                                                    f"({limits.RESPONSE_MAX} bytes).",
+                                    "errorType": "Function.ResponseSizeTooLarge"})
+            function_error = "Unhandled"
+        out: dict = {"StatusCode": 200, "Payload": payload, "ExecutedVersion": result.executed_version,
+                     "__request_id__": result.request_id}
+        if function_error:
+            out["FunctionError"] = function_error
+        if tail:
+            out["LogResult"] = base64.b64encode(result.log_tail.encode()[-LOG_TAIL_BYTES:]).decode()
+        return out
+
+    async def invoke_async(self, ctx: RequestContext, p: dict) -> dict:
+        """The deprecated InvokeAsync: same queue as InvocationType=Event, 256 KB limit."""
+        rec, ref = self.provider.resolve(ctx, p["FunctionName"], invoke=True)
+        payload = p.get("InvokeArgs") or b""
+        if hasattr(payload, "read"):
+            payload = payload.read()
+        if len(payload) > 262_144:
+            raise AwsError("RequestEntityTooLargeException",
+                           f"{len(payload)} byte payload is too large for the Event invocation type (limit 262144 "
+                           "bytes)", 413, Type="User")
+        payload = payload.strip() or b"{}"
+        check_json(payload)
+        self._ready(rec)
+        await self._enqueue(ctx, rec, payload, None)
+        return {"Status": 202, "__request_id__": ctx.request_id}
+
+    async def _enqueue(self, ctx: RequestContext, rec: FunctionRecord, payload: bytes, qualifier: str | None) -> dict:
+        await self.queue.put({"account": rec.account, "region": rec.region, "function": rec.name,
+                              "qualifier": qualifier, "request_id": ctx.request_id, "endpoint": ctx.endpoint,
+                              "payload": base64.b64encode(payload).decode()})
+        return {"StatusCode": 202, "__request_id__": ctx.request_id}
+
+    async def _deliver(self, event: dict) -> str:
+        """Run one queued event. Returns 'done', or 'throttled' to be retried later."""
+        rec = self.provider.functions.get(event["account"], event["region"], event["function"])
+        if rec is None:
+            log.warning("dropping async event %s: function %s no longer exists", event["request_id"],
+                        event["function"])
+            return "done"
+        if rec.state != "Active":
+            return "throttled"
+        inv = Invocation(request_id=event["request_id"], payload=base64.b64decode(event["payload"]),
+                         invoked_arn=rec.arn)
+        try:
+            result = await self.engine.invoke(self.spec(rec, event["endpoint"]), inv)
+        except Throttled:
+            return "throttled"
+        if result.function_error:
+            log.info("async invocation %s of %s failed: %s", result.request_id, rec.name, result.error_type)
+        return "done"
+
+
+def _client_context(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        text = base64.b64decode(value, validate=True).decode()
+        orjson.loads(text)
+        return text
+    except (binascii.Error, UnicodeDecodeError, orjson.JSONDecodeError):
+        raise AwsError("InvalidRequestContentException",
+                       "Client context must be a valid Base64-encoded JSON object.", 400, Type="User") from None

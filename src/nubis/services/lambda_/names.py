@@ -1,0 +1,41 @@
+"""Function names, ARNs and qualifiers as Lambda accepts them in `{FunctionName}`."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ...server.errors import AwsError
+
+_FN = re.compile(
+    r"^(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?(?:(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1}):)?"
+    r"(?:(?P<account>\d{12}):)?(?:function:)?(?P<name>[a-zA-Z0-9-_]+)(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9-_]+))?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRef:
+    name: str
+    qualifier: str | None
+    account: str | None
+    region: str | None
+
+
+def parse_function_name(value: str, qualifier: str | None = None) -> FunctionRef:
+    m = _FN.match(value or "")
+    if not m or len(m.group("name")) > 64:
+        raise AwsError(
+            "ValidationException",
+            f"1 validation error detected: Value '{value}' at 'functionName' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|"
+            "(-iso([a-z]?)))?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
+        )
+    derived = m.group("qualifier")
+    if derived and qualifier and derived != qualifier:
+        raise AwsError("InvalidParameterValueException",
+                       "The derived qualifier from the function name does not match the specified qualifier.")
+    return FunctionRef(m.group("name"), derived or qualifier, m.group("account"), m.group("region"))
+
+
+def function_arn(region: str, account: str, name: str, qualifier: str | None = None) -> str:
+    arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn

@@ -1,0 +1,343 @@
+"""The Lambda API (2015-03-31): control plane here, the Invoke data path in invoke.py."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from ...engine import Engine
+from ...server.context import RequestContext
+from ...server.errors import AwsError
+from ...server.messages import HttpRequest, HttpResponse
+from ...store.blobs import BlobStore
+from ...store.db import Database
+from ..base import Provider, RawRoute
+from . import configuration as conf
+from . import limits, validation
+from .code import CodePackage, accept_zip, extract
+from .functions import FunctionRecord, FunctionRepository
+from .invoke import Invoker
+from .names import FunctionRef, function_arn, parse_function_name
+
+log = logging.getLogger("nubis.lambda")
+
+CODE_URL_TTL_S = 600
+PAGE_MAX = 50
+
+
+def not_found(arn: str) -> AwsError:
+    return AwsError("ResourceNotFoundException", f"Function not found: {arn}", 404, Type="User")
+
+
+class LambdaProvider(Provider):
+    service = "lambda"
+
+    def __init__(self, db: Database, blobs: BlobStore, engine: Engine, invoker_queue: Any, data_dir: Path,
+                 secret: bytes, account_concurrency: int = limits.ACCOUNT_CONCURRENCY) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.engine = engine
+        self.code_root = data_dir / "code"
+        self.secret = secret
+        self.account_concurrency = account_concurrency
+        self.functions = FunctionRepository(db)
+        self.invoker = Invoker(self, engine, invoker_queue)
+        self._tasks: set[asyncio.Task] = set()
+        for rec in self.functions.all():
+            if rec.reserved is not None:
+                engine.set_reserved(self.scope(rec.account, rec.region), rec.arn, rec.reserved)
+
+    # -- lifecycle
+    async def start(self) -> None:
+        for rec in self.functions.all():  # finish what a crash interrupted
+            if rec.state == "Pending" or rec.config.get("LastUpdateStatus") == "InProgress":
+                self._prepare(rec)
+        await self.invoker.start()
+
+    async def stop(self) -> None:
+        await self.invoker.stop()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @staticmethod
+    def scope(account: str, region: str) -> str:
+        return f"{account}/{region}"
+
+    def validation_error(self, operation: str, violations: list[Any]) -> AwsError | None:
+        for v in violations:
+            if getattr(v, "path", "") == "runtime":
+                return validation.runtime_enum_error(v.value)
+        return None
+
+    # -- lookup helpers
+    def resolve(self, ctx: RequestContext, name: str, qualifier: str | None = None, *,
+                invoke: bool = False) -> tuple[FunctionRecord, FunctionRef]:
+        ref = parse_function_name(name, qualifier)
+        account = ctx.account
+        rec = self.functions.get(account, ctx.region, ref.name)
+        arn = function_arn(ctx.region, account, ref.name, ref.qualifier or ("$LATEST" if invoke else None))
+        if rec is None or (ref.account and ref.account != account):
+            raise not_found(arn)
+        if ref.qualifier not in (None, "$LATEST"):
+            raise not_found(arn)  # versions and aliases arrive with the next issue
+        return rec, ref
+
+    def _unqualified(self, ctx: RequestContext, name: str) -> FunctionRecord:
+        ref = parse_function_name(name)
+        if ref.qualifier is not None:
+            raise AwsError("InvalidParameterValueException",
+                           "This operation is permitted on Lambda functions only. Aliases and versions do not support "
+                           "this operation. Please specify either a function name or an unqualified function ARN.")
+        rec = self.functions.get(ctx.account, ctx.region, ref.name)
+        if rec is None:
+            raise not_found(function_arn(ctx.region, ctx.account, ref.name))
+        return rec
+
+    # -- code
+    def _code_from(self, code: dict | None, body_size: int = 0) -> CodePackage:
+        code = code or {}
+        if code.get("ZipFile") is not None:
+            return accept_zip(code["ZipFile"], self.blobs)
+        if code.get("S3Bucket") or code.get("S3Key"):
+            raise AwsError("InvalidParameterValueException",
+                           f"Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The "
+                           f"specified bucket does not exist (nubis has no S3 service yet; upload the zip directly)")
+        if code.get("ImageUri"):
+            raise AwsError("InvalidParameterValueException",
+                           "nubis does not run container images; deploy a zip package instead.")
+        raise AwsError("InvalidParameterValueException", "Please provide a source for function code.")
+
+    def _prepare(self, rec: FunctionRecord) -> None:
+        """Extract and compile the code off the event loop, then mark the function ready."""
+        async def run() -> None:
+            try:
+                await asyncio.to_thread(extract, self.blobs, rec.code_digest, self.code_root)
+                rec.config = conf.mark_ready(rec.config)
+            except Exception as exc:  # a broken disk, not bad input: that was checked on upload
+                log.exception("preparing %s failed", rec.arn)
+                rec.config = conf.mark_failed(rec.config, f"nubis could not prepare the code: {exc}")
+            if self.functions.get(*rec.key) is rec:
+                self.functions.save(rec)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def code_dir(self, rec: FunctionRecord) -> Path:
+        return self.code_root / rec.code_digest
+
+    def code_location(self, ctx: RequestContext, rec: FunctionRecord) -> str:
+        expires = int(time.time()) + CODE_URL_TTL_S
+        sig = self._sign(rec.code_digest, expires)
+        return f"{ctx.endpoint}/_nubis/lambda/code/{rec.code_digest}.zip?Expires={expires}&Signature={sig}"
+
+    def _sign(self, digest: str, expires: int) -> str:
+        return hmac.new(self.secret, f"{digest}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def raw_routes(self) -> dict[str, RawRoute]:
+        return {"/_nubis/lambda/code/": self._download_code}
+
+    async def _download_code(self, req: HttpRequest) -> HttpResponse:
+        digest = req.path.rsplit("/", 1)[-1].removesuffix(".zip")
+        q = {k: v[0] for k, v in parse_qs(req.query).items()}
+        try:
+            expires = int(q.get("Expires", "0"))
+        except ValueError:
+            expires = 0
+        if expires < time.time() or not hmac.compare_digest(self._sign(digest, expires), q.get("Signature", "")):
+            return HttpResponse(403, [("Content-Type", "application/xml")],
+                                b"<Error><Code>AccessDenied</Code><Message>Request has expired or the signature "
+                                b"does not match</Message></Error>")
+        if not self.blobs.exists(digest):
+            return HttpResponse(404, [("Content-Type", "application/xml")],
+                                b"<Error><Code>NoSuchKey</Code><Message>The specified key does not exist."
+                                b"</Message></Error>")
+        return HttpResponse(200, [("Content-Type", "application/zip")], self.blobs.get(digest))
+
+    # -- operations: functions
+    async def create_function(self, ctx: RequestContext, p: dict) -> dict:
+        name = p["FunctionName"]
+        ref = parse_function_name(name)
+        if ref.qualifier or ref.name != name:
+            name = ref.name
+        if (p.get("PackageType") or "Zip") == "Zip" and (not p.get("Runtime") or not p.get("Handler")):
+            raise AwsError("InvalidParameterValueException",
+                           "Runtime and Handler are mandatory parameters for functions created with deployment "
+                           "packages.")
+        validation.check_config(p)
+        validation.check_architectures(p.get("Architectures"))
+        if self.functions.get(ctx.account, ctx.region, name):
+            raise AwsError("ResourceConflictException", f"Function already exist: {name}", 409, Type="User")
+        code = self._code_from(p.get("Code"))
+        cfg = conf.new_configuration(ctx.account, ctx.region, dict(p, FunctionName=name), code)
+        rec = FunctionRecord(ctx.account, ctx.region, name, cfg, code.digest, dict(p.get("Tags") or {}))
+        self.functions.save(rec)
+        self._prepare(rec)
+        return dict(cfg)
+
+    async def get_function(self, ctx: RequestContext, p: dict) -> dict:
+        rec, _ = self.resolve(ctx, p["FunctionName"], p.get("Qualifier"))
+        out: dict = {"Configuration": dict(rec.config),
+                     "Code": {"RepositoryType": "S3", "Location": self.code_location(ctx, rec)}}
+        if rec.tags:
+            out["Tags"] = dict(rec.tags)
+        if rec.reserved is not None:
+            out["Concurrency"] = {"ReservedConcurrentExecutions": rec.reserved}
+        return out
+
+    async def get_function_configuration(self, ctx: RequestContext, p: dict) -> dict:
+        rec, _ = self.resolve(ctx, p["FunctionName"], p.get("Qualifier"))
+        return dict(rec.config)
+
+    async def list_functions(self, ctx: RequestContext, p: dict) -> dict:
+        recs = self.functions.in_scope(ctx.account, ctx.region)
+        marker = p.get("Marker")
+        start = 0
+        if marker:
+            names = [r.name for r in recs]
+            try:
+                start = names.index(_decode_marker(marker)) + 1
+            except ValueError:
+                raise AwsError("InvalidParameterValueException", "Invalid marker") from None
+        size = min(p.get("MaxItems") or PAGE_MAX, PAGE_MAX)
+        page = recs[start:start + size]
+        out: dict = {"Functions": [conf.list_item(r.config) for r in page]}
+        if start + size < len(recs):
+            out["NextMarker"] = _encode_marker(page[-1].name)
+        return out
+
+    async def update_function_code(self, ctx: RequestContext, p: dict) -> dict:
+        rec = self._mutable(ctx, p)
+        code = self._code_from({k: p.get(k) for k in ("ZipFile", "S3Bucket", "S3Key", "ImageUri")})
+        if p.get("Architectures"):
+            validation.check_architectures(p["Architectures"])
+        if p.get("DryRun"):
+            return dict(conf.apply_code(rec.config, code))
+        self.engine.retire(rec.engine_key)
+        rec.config = conf.apply_code(rec.config, code)
+        if p.get("Architectures"):
+            rec.config["Architectures"] = p["Architectures"]
+        rec.code_digest = code.digest
+        self.functions.save(rec)
+        self._prepare(rec)
+        return dict(rec.config)
+
+    async def update_function_configuration(self, ctx: RequestContext, p: dict) -> dict:
+        rec = self._mutable(ctx, p)
+        validation.check_config(p)
+        self.engine.retire(rec.engine_key)
+        rec.config = conf.apply_update(rec.config, p)
+        self.functions.save(rec)
+        self._prepare(rec)
+        return dict(rec.config)
+
+    def _mutable(self, ctx: RequestContext, p: dict) -> FunctionRecord:
+        rec, _ = self.resolve(ctx, p["FunctionName"])
+        if rec.config.get("LastUpdateStatus") == "InProgress" or rec.state == "Pending":
+            raise AwsError("ResourceConflictException",
+                           "The operation cannot be performed at this time. An update is in progress for resource: "
+                           f"{rec.arn}", 409, Type="User")
+        if p.get("RevisionId") and p["RevisionId"] != rec.config["RevisionId"]:
+            raise AwsError("PreconditionFailedException",
+                           "The Revision Id provided does not match the latest Revision Id. Call the "
+                           "GetFunction/GetAlias API to retrieve the latest Revision Id", 412, Type="User")
+        return rec
+
+    async def delete_function(self, ctx: RequestContext, p: dict) -> HttpResponse:
+        rec, _ = self.resolve(ctx, p["FunctionName"], p.get("Qualifier"))
+        self.engine.retire(rec.engine_key)
+        if rec.reserved is not None:
+            self.engine.set_reserved(self.scope(rec.account, rec.region), rec.arn, None)
+        self.functions.delete(rec)
+        return HttpResponse(204, [("x-amzn-RequestId", ctx.request_id)], b"")  # AWS answers 204, not the model's 200
+
+    # -- account and concurrency
+    async def get_account_settings(self, ctx: RequestContext, p: dict) -> dict:
+        recs = self.functions.in_scope(ctx.account, ctx.region)
+        reserved = sum(r.reserved or 0 for r in recs)
+        total = sum(r.config.get("CodeSize", 0) for r in recs)
+        return {
+            "AccountLimit": {"TotalCodeSize": limits.TOTAL_CODE_SIZE, "CodeSizeUnzipped": limits.UNZIPPED_MAX,
+                             "CodeSizeZipped": limits.ZIPPED_MAX, "ConcurrentExecutions": self.account_concurrency,
+                             "UnreservedConcurrentExecutions": self.account_concurrency - reserved},
+            "AccountUsage": {"TotalCodeSize": total, "FunctionCount": len(recs)},
+        }
+
+    def min_unreserved(self) -> int:
+        return min(limits.MIN_UNRESERVED, self.account_concurrency // 10)
+
+    async def put_function_concurrency(self, ctx: RequestContext, p: dict) -> dict:
+        rec = self._unqualified(ctx, p["FunctionName"])
+        want = p["ReservedConcurrentExecutions"]
+        others = sum(r.reserved or 0 for r in self.functions.in_scope(ctx.account, ctx.region) if r is not rec)
+        floor = self.min_unreserved()
+        if self.account_concurrency - others - want < floor:
+            raise AwsError("InvalidParameterValueException",
+                           "Specified ReservedConcurrentExecutions for function decreases account's "
+                           f"UnreservedConcurrentExecution below its minimum value of [{floor}].")
+        rec.reserved = want
+        self.functions.save(rec)
+        self.engine.set_reserved(self.scope(rec.account, rec.region), rec.arn, want)
+        return {"ReservedConcurrentExecutions": want}
+
+    async def get_function_concurrency(self, ctx: RequestContext, p: dict) -> dict:
+        rec = self._unqualified(ctx, p["FunctionName"])
+        return {} if rec.reserved is None else {"ReservedConcurrentExecutions": rec.reserved}
+
+    async def delete_function_concurrency(self, ctx: RequestContext, p: dict) -> HttpResponse:
+        rec = self._unqualified(ctx, p["FunctionName"])
+        rec.reserved = None
+        self.functions.save(rec)
+        self.engine.set_reserved(self.scope(rec.account, rec.region), rec.arn, None)
+        return HttpResponse(204, [("x-amzn-RequestId", ctx.request_id)], b"")
+
+    # -- tags
+    def _tagged(self, ctx: RequestContext, resource: str) -> FunctionRecord:
+        ref = parse_function_name(resource)
+        if ref.qualifier:
+            raise AwsError("InvalidParameterValueException",
+                           "Tags on function aliases and versions are not supported. Please specify a function ARN.")
+        rec = self.functions.get(ctx.account, ctx.region, ref.name)
+        if rec is None:
+            raise not_found(function_arn(ctx.region, ctx.account, ref.name))
+        return rec
+
+    async def tag_resource(self, ctx: RequestContext, p: dict) -> HttpResponse:
+        rec = self._tagged(ctx, p["Resource"])
+        rec.tags.update(p.get("Tags") or {})
+        self.functions.save(rec)
+        return HttpResponse(204, [("x-amzn-RequestId", ctx.request_id)], b"")
+
+    async def untag_resource(self, ctx: RequestContext, p: dict) -> HttpResponse:
+        rec = self._tagged(ctx, p["Resource"])
+        for key in p.get("TagKeys") or []:
+            rec.tags.pop(key, None)
+        self.functions.save(rec)
+        return HttpResponse(204, [("x-amzn-RequestId", ctx.request_id)], b"")
+
+    async def list_tags(self, ctx: RequestContext, p: dict) -> dict:
+        return {"Tags": dict(self._tagged(ctx, p["Resource"]).tags)}
+
+    # -- invocation (see invoke.py)
+    async def invoke(self, ctx: RequestContext, p: dict) -> dict:
+        return await self.invoker.invoke(ctx, p)
+
+    async def invoke_async(self, ctx: RequestContext, p: dict) -> dict:
+        return await self.invoker.invoke_async(ctx, p)
+
+
+def _encode_marker(name: str) -> str:
+    return base64.urlsafe_b64encode(name.encode()).decode()
+
+
+def _decode_marker(marker: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(marker.encode()).decode()
+    except Exception:
+        return ""

@@ -1,0 +1,156 @@
+"""SQLite in WAL mode behind a tiny interface, plus a background writer for hot-path records.
+
+Control-plane writes are rare and go straight through `Database.execute`. Per-invocation
+records (log events, usage) are many and small: `BackgroundWriter` commits them in batches
+from its own thread so the event loop never waits on fsync, and callers that need
+durability before answering (an accepted async event) await the commit.
+"""
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+Row = sqlite3.Row
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL is crash-safe against a killed process (kill -9): committed pages are in the OS cache.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class Database:
+    """One SQLite file; one connection used from the event-loop thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = _connect(path)
+        self._lock = threading.RLock()
+
+    def ensure_schema(self, ddl: str) -> None:
+        with self._lock:
+            self.conn.executescript(ddl)
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self.conn.execute(sql, tuple(params))
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        with self._lock:
+            return self.conn.execute(sql, tuple(params)).fetchall()
+
+    def query_one(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        with self._lock:
+            return self.conn.execute(sql, tuple(params)).fetchone()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+
+WriteFn = Callable[[sqlite3.Connection], Any]
+
+
+class BackgroundWriter:
+    """Runs write functions on a dedicated thread and connection, many per transaction."""
+
+    def __init__(self, path: Path, max_batch: int = 500) -> None:
+        self._queue: queue.SimpleQueue[tuple[WriteFn, Future] | None] = queue.SimpleQueue()
+        self._conn = _connect(path)
+        self._max_batch = max_batch
+        self._thread = threading.Thread(target=self._run, name="nubis-store-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: WriteFn) -> Future:
+        fut: Future = Future()
+        self._queue.put((fn, fut))
+        return fut
+
+    async def write(self, fn: WriteFn) -> Any:
+        """Run fn in the writer and wait until its transaction is committed."""
+        return await asyncio.wrap_future(self.submit(fn))
+
+    def flush(self) -> None:
+        """Block until everything submitted so far is committed."""
+        self.submit(lambda conn: None).result()
+
+    async def aflush(self) -> None:
+        await self.write(lambda conn: None)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+        self._conn.close()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[tuple[WriteFn, Future]]) -> None:
+        results: list[tuple[Future, Any, BaseException | None]] = []
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for fn, fut in batch:
+                self._conn.execute("SAVEPOINT item")
+                try:
+                    results.append((fut, fn(self._conn), None))
+                    self._conn.execute("RELEASE item")
+                except Exception as exc:  # one bad record must not lose the others
+                    self._conn.execute("ROLLBACK TO item")
+                    self._conn.execute("RELEASE item")
+                    results.append((fut, None, exc))
+            self._conn.execute("COMMIT")
+        except Exception as exc:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            for _fn, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        for fut, value, exc in results:
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(value)
