@@ -267,7 +267,7 @@ def render_usage(doc: dict[str, Any]) -> str:
         ("gross cost", out.fmt_money(t.get("gross_cost", 0.0))),
         ("free tier", out.fmt_money(-t.get("free_tier_credit", 0.0))),
         ("net cost", out.fmt_money(t.get("net_cost", 0.0))),
-    ]))
+    ], right=True))
     months = doc.get("months") or []
     if len(months) > 1:
         rows = [(m["month"], out.fmt_int(m["requests"]), out.fmt_gbs(m["gb_seconds"]),
@@ -281,9 +281,9 @@ def render_usage(doc: dict[str, Any]) -> str:
             f"Per-function costs are gross; the free tier ({out.fmt_int(p['free_requests_per_month'])} requests "
             f"and {out.fmt_int(p['free_gb_seconds_per_month'])} GB-s per calendar month, UTC) is applied to "
             "the totals only.",
-            f"Prices: ${p['request_price_per_million']:g} per 1M requests, ${p['gb_second_price']:.10g} per GB-s "
-            f"x86_64, ${p['gb_second_price_arm64']:.10g} per GB-s arm64 (AWS us-east-1; change them in the "
-            "server's <data-dir>/pricing.toml).",
+            f"Prices: {out.fmt_price(p['request_price_per_million'])} per 1M requests, "
+            f"{out.fmt_price(p['gb_second_price'])} per GB-s x86_64, {out.fmt_price(p['gb_second_price_arm64'])} "
+            "per GB-s arm64 (AWS us-east-1 defaults; change them in the server's <data-dir>/pricing.toml).",
         ]
     return "\n".join(lines)
 

@@ -4,6 +4,7 @@ Kept apart from cli.py and free of dependencies so they are cheap to import and 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import IO, Any
@@ -29,23 +30,32 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str = ""
     return "\n".join(lines)
 
 
-def kv_block(pairs: Sequence[tuple[str, Any]], indent: int = 2) -> str:
-    """`key  value` lines with the values aligned: for summaries of one thing."""
+def kv_block(pairs: Sequence[tuple[str, Any]], indent: int = 2, right: bool = False) -> str:
+    """`key  value` lines with the values aligned (right-aligned for columns of numbers)."""
     width = max((len(k) for k, _ in pairs), default=0)
-    return "\n".join(f"{' ' * indent}{k.ljust(width)}  {'-' if v is None else v}".rstrip() for k, v in pairs)
+    values = ["-" if v is None else str(v) for _, v in pairs]
+    vwidth = max((len(v) for v in values), default=0) if right else 0
+    return "\n".join(f"{' ' * indent}{k.ljust(width)}  {v.rjust(vwidth)}".rstrip()
+                     for (k, _), v in zip(pairs, values))
 
 
 def fmt_money(usd: float) -> str:
-    """Dollars for people: cents once there are cents, else enough decimals to see the amount
-    (one request is $0.0000002)."""
+    """Dollars for people: cents once there are cents, else four significant digits so small
+    amounts stay visible (one request is $0.0000002)."""
     if usd == 0:
         return "$0.00"
     sign = "-" if usd < 0 else ""
     usd = abs(usd)
     if usd >= 0.01:
         return f"{sign}${usd:,.2f}"
-    text = f"{usd:.10f}".rstrip("0")
-    return f"{sign}${text}"
+    decimals = min(12, 3 - math.floor(math.log10(usd)))
+    return f"{sign}${usd:.{decimals}f}".rstrip("0")
+
+
+def fmt_price(usd: float) -> str:
+    """A unit price, exactly as configured ($0.0000166667), never in exponent notation."""
+    whole, frac = f"{usd:.12f}".rstrip("0").split(".")
+    return f"${whole}.{frac.ljust(2, '0')}"
 
 
 def fmt_int(n: float) -> str:

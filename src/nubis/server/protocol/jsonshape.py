@@ -29,7 +29,7 @@ def wire_members(shape: Any) -> dict[str, tuple[str, Any]]:
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(value), type(value).__name__)
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), type(value).__name__)
 
 
 # -- decoding (request) ------------------------------------------------------------------------------

@@ -1,0 +1,510 @@
+"""The engine: pools of warm execution environments, concurrency, logs, metering.
+
+``Engine.invoke`` takes a concurrency slot (or raises :class:`Throttled`),
+reuses an idle environment of the function's pool (LIFO) or starts a new one
+(cold start: INIT), runs the invocation, writes the invocation's log events to
+``log_sink`` and one metering record to ``meter_sink``, and returns an
+:class:`InvocationResult`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from . import logs as L
+from .concurrency import ConcurrencyLimiter, Lease
+from .environment import Environment
+from .sandbox import describe_exit
+from .types import EngineClosed, FunctionSpec, Invocation, InvocationResult, Outcome
+
+try:
+    import orjson as _orjson
+
+    _loads = _orjson.loads
+
+    def _dumps(obj) -> bytes:
+        return _orjson.dumps(obj)
+
+except ImportError:  # pragma: no cover
+    import json as _json
+
+    _loads = _json.loads
+
+    def _dumps(obj) -> bytes:
+        return _json.dumps(obj, separators=(",", ":")).encode()
+
+
+log = logging.getLogger("nubis.engine")
+
+RUNTIMES_DIR = Path(__file__).resolve().parent.parent / "runtimes"
+PYTHON_RUNTIME_DIR = RUNTIMES_DIR / "python"
+PYTHON_BOOTSTRAP = PYTHON_RUNTIME_DIR / "bootstrap.py"
+PYTHON_RUNTIMES = frozenset(f"python3.{m}" for m in range(9, 15))
+
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100  # 6291556, the runtime-side response cap
+
+LogSink = Callable[[str, str, "list[tuple[int, str]]"], None]
+MeterSink = Callable[[InvocationResult, FunctionSpec, str], None]
+
+
+def _interpreter_version(python: str) -> tuple[int, int, int]:
+    if os.path.realpath(python) == os.path.realpath(sys.executable):
+        return tuple(sys.version_info[:3])  # type: ignore[return-value]
+    out = subprocess.run(
+        [python, "-c", "import sys; print('%d %d %d' % sys.version_info[:3])"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    return int(out[0]), int(out[1]), int(out[2])
+
+
+class _Pool:
+    __slots__ = ("key", "spec", "idle", "envs", "retired")
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.key = spec.key
+        self.spec = spec
+        self.idle: list[Environment] = []  # LIFO
+        self.envs: set[Environment] = set()
+        self.retired = False
+
+    def take(self) -> Environment | None:
+        idle = self.idle
+        while idle:
+            env = idle.pop()
+            if env.state == "ready":
+                return env
+        return None
+
+
+class _Cold:
+    __slots__ = ("init_ms", "events", "epoch_ms")
+
+    def __init__(self, init_ms: float, events: list, epoch_ms: int) -> None:
+        self.init_ms = init_ms
+        self.events = events
+        self.epoch_ms = epoch_ms
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        log_sink: LogSink,
+        meter_sink: MeterSink,
+        account_concurrency: int = 1000,
+        keep_alive_s: float = 600.0,
+        python: str = sys.executable,
+    ) -> None:
+        self._log_sink = log_sink
+        self._meter_sink = meter_sink
+        self.keep_alive_s = float(keep_alive_s)
+        self._python = python
+        self._limiter = ConcurrencyLimiter(account_concurrency)
+        self._pools: dict[str, _Pool] = {}
+        self._envs: set[Environment] = set()  # every environment not yet reaped
+        self._inflight = 0
+        self._drain_waiter: asyncio.Future | None = None
+        self._reaper: asyncio.Task | None = None
+        self._closing = False
+        self._announced: set[str] = set()
+        self._argv = [python, str(PYTHON_BOOTSTRAP)]
+        v = _interpreter_version(python)
+        self._interp = v
+        self.runtime_version = f"python:{v[0]}.{v[1]}.v{v[2]}"
+        h = hashlib.sha256(f"nubis\0{os.path.realpath(python)}\0{v}\0".encode())
+        h.update(PYTHON_BOOTSTRAP.read_bytes())
+        self.runtime_version_hash = h.hexdigest()
+
+    # ------------------------------------------------------------------ public
+
+    def in_flight(self, scope: str) -> int:
+        return self._limiter.in_flight(scope)
+
+    def set_reserved(self, scope: str, function_arn: str, n: int | None) -> None:
+        self._limiter.set_reserved(scope, function_arn, n)
+
+    def retire(self, key_prefix: str) -> None:
+        for key in [k for k in self._pools if k.startswith(key_prefix)]:
+            pool = self._pools.pop(key)
+            pool.retired = True
+            idle, pool.idle = pool.idle, []
+            for env in idle:
+                env.kill()
+
+    async def invoke(self, spec: FunctionSpec, inv: Invocation) -> InvocationResult:
+        if self._closing:
+            raise EngineClosed("the engine is shutting down")
+        if spec.runtime not in PYTHON_RUNTIMES:
+            raise ValueError(f"unsupported runtime: {spec.runtime}")
+        lease = self._limiter.acquire(spec.scope, spec.function_arn, spec.reserved_concurrency)
+        self._inflight += 1
+        if self._reaper is None:
+            self._reaper = asyncio.ensure_future(self._reap_loop())
+        pool = self._pools.get(spec.key)
+        if pool is None:
+            pool = self._pools[spec.key] = _Pool(spec)
+        env = pool.take()
+        if env is None:
+            task = asyncio.ensure_future(self._invoke_cold(pool, spec, inv, lease))
+            return await asyncio.shield(task)
+        start = time.time()
+        try:
+            fut = env.invoke(inv, spec.timeout_s)
+        except BaseException:
+            env.kill()
+            self._release(lease)
+            raise
+        try:
+            outcome = await fut
+        except asyncio.CancelledError:
+            # The caller went away; the invocation runs on (as on Lambda).
+            fut.add_done_callback(functools.partial(self._finish_detached, pool, env, spec, inv, lease, start, None))
+            raise
+        return self._finish(pool, env, spec, inv, lease, start, outcome, None)
+
+    async def shutdown(self, grace_s: float = 10.0) -> None:
+        """Wait up to ``grace_s`` for in-flight invocations, then kill every
+        environment and reap it."""
+        self._closing = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        for pool in list(self._pools.values()):
+            idle, pool.idle = pool.idle, []
+            for env in idle:
+                env.kill()
+        if self._inflight:
+            loop = asyncio.get_running_loop()
+            self._drain_waiter = loop.create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._drain_waiter), grace_s)
+            except asyncio.TimeoutError:
+                pass
+        envs = list(self._envs)
+        for env in envs:
+            env.kill()
+        if envs:
+            await asyncio.gather(*(env.wait_exited(5.0) for env in envs))
+        for env in envs:
+            if not env.reaped and env.sandbox is not None:  # pragma: no cover - last resort
+                env.sandbox.reap_blocking()
+            env.close_transports()
+        self._pools.clear()
+        # Give in-flight invokers whose environments were killed a moment to finish.
+        if self._inflight:
+            loop = asyncio.get_running_loop()
+            self._drain_waiter = loop.create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._drain_waiter), 2.0)
+            except asyncio.TimeoutError:  # pragma: no cover
+                pass
+
+    # ------------------------------------------------------------------ internals
+
+    def _release(self, lease: Lease) -> None:
+        lease.release()
+        self._inflight -= 1
+        if self._inflight == 0 and self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    def _announce(self, runtime: str) -> None:
+        if runtime in self._announced:
+            return
+        self._announced.add(runtime)
+        maj, mnr, mic = self._interp
+        msg = "runtime %s is served by Python %d.%d.%d (%s); INIT_START reports %s"
+        args = (runtime, maj, mnr, mic, self._python, self.runtime_version)
+        if runtime != f"python{maj}.{mnr}":
+            log.warning(msg, *args)
+        else:
+            log.info(msg, *args)
+
+    def _on_env_dead(self, env: Environment) -> None:
+        pool: _Pool | None = getattr(env, "pool", None)
+        if pool is not None:
+            pool.envs.discard(env)
+            try:
+                pool.idle.remove(env)
+            except ValueError:
+                pass
+            if not pool.envs and not pool.retired and self._pools.get(pool.key) is pool:
+                del self._pools[pool.key]
+
+    def _on_env_reaped(self, env: Environment) -> None:
+        self._envs.discard(env)
+
+    async def _invoke_cold(self, pool: _Pool, spec: FunctionSpec, inv: Invocation, lease: Lease) -> InvocationResult:
+        env = None
+        try:
+            self._announce(spec.runtime)
+            env = Environment(
+                spec,
+                argv=self._argv,
+                runtime_dir=str(PYTHON_RUNTIME_DIR),
+                python=self._python,
+                on_dead=self._on_env_dead,
+                on_reaped=self._on_env_reaped,
+            )
+            env.pool = pool  # type: ignore[attr-defined]
+            pool.envs.add(env)
+            self._envs.add(env)
+            init_epoch_ms = int(time.time() * 1000)
+            init_outcome, init_ms = await env.start()
+        except BaseException:
+            if env is not None:
+                env.kill()
+                if env.sandbox is None:
+                    self._envs.discard(env)
+                    self._on_env_dead(env)
+            self._release(lease)
+            raise
+        cold = _Cold(init_ms, init_outcome.events, init_epoch_ms)
+        if init_outcome.kind != "result":
+            return self._finish_init_failure(env, spec, inv, lease, init_outcome, cold)
+        start = time.time()
+        try:
+            outcome = await env.invoke(inv, spec.timeout_s)
+        except BaseException:
+            env.kill()
+            self._release(lease)
+            raise
+        return self._finish(pool, env, spec, inv, lease, start, outcome, cold)
+
+    def _finish_detached(self, pool, env, spec, inv, lease, start, cold, fut: asyncio.Future) -> None:
+        if fut.cancelled():
+            env.kill()
+            self._release(lease)
+            return
+        try:
+            self._finish(pool, env, spec, inv, lease, start, fut.result(), cold)
+        except Exception:  # pragma: no cover
+            log.exception("finishing a detached invocation failed")
+
+    def _finish(
+        self,
+        pool: _Pool,
+        env: Environment,
+        spec: FunctionSpec,
+        inv: Invocation,
+        lease: Lease,
+        start: float,
+        outcome: Outcome,
+        cold: _Cold | None,
+    ) -> InvocationResult:
+        rid = inv.request_id
+        kind = outcome.kind
+        status = report_error = None
+        if kind == "result":
+            payload = outcome.body
+            function_error = error_type = None
+            metered = "success"
+            if len(payload) > MAX_RESPONSE_BYTES:
+                payload = _dumps(
+                    {
+                        "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                        f"({MAX_RESPONSE_BYTES} bytes).",
+                        "errorType": "Function.ResponseSizeTooLarge",
+                    }
+                )
+                function_error, error_type, metered = "Unhandled", "Function.ResponseSizeTooLarge", "error"
+            duration_ms = outcome.duration_ms
+        elif kind == "error":
+            payload = outcome.body
+            function_error = "Unhandled"
+            error_type = _error_type_of(payload)
+            metered = "error"
+            duration_ms = outcome.duration_ms
+        elif kind == "timeout":
+            error_type = "Sandbox.Timedout"
+            payload = _dumps(
+                {
+                    "errorType": error_type,
+                    "errorMessage": f"RequestId: {rid} Error: Task timed out after {float(spec.timeout_s):.2f} seconds",
+                }
+            )
+            function_error = "Unhandled"
+            status, metered = "timeout", "timeout"
+            duration_ms = float(spec.timeout_s) * 1000.0
+        else:  # "exit"
+            error_type = "Runtime.ExitError"
+            payload = _dumps(
+                {"errorType": error_type, "errorMessage": f"RequestId: {rid} Error: {describe_exit(outcome.exit_status)}"}
+            )
+            function_error = "Unhandled"
+            status, report_error, metered = "error", error_type, "crash"
+            duration_ms = outcome.duration_ms
+
+        if kind == "result" or kind == "error":
+            max_kb = env.peak_rss_kb()
+        else:
+            max_kb = outcome.max_rss_kb or env.max_rss_kb
+        max_mb = L.kb_to_mb(max_kb)
+        init_ms = cold.init_ms if cold is not None else None
+        billed = L.billed_ms(duration_ms, init_ms)
+        end_ms = int(time.time() * 1000)
+        start_ms = int(start * 1000)
+
+        events: list[tuple[int, str]] = []
+        if cold is not None:
+            events.append((cold.epoch_ms, L.init_start_line(self.runtime_version, spec.region, self.runtime_version_hash)))
+            events.extend(cold.events)
+        first = len(events)
+        events.append((start_ms, L.start_line(rid, spec.version)))
+        events.extend(outcome.events)
+        events.append((end_ms, L.end_line(rid)))
+        events.append((end_ms, L.report_line(rid, duration_ms, billed, spec.memory_mb, max_mb, init_ms, status, report_error)))
+        _monotonic_timestamps(events)
+        tail = "".join([m for _, m in events[first:]])
+
+        result = InvocationResult(
+            request_id=rid,
+            payload=payload,
+            function_error=function_error,
+            error_type=error_type,
+            log_tail=tail,
+            log_stream=env.log_stream,
+            executed_version=spec.version,
+            start_time=start,
+            duration_ms=duration_ms,
+            billed_ms=billed,
+            init_ms=init_ms,
+            max_memory_mb=max_mb,
+            memory_mb=spec.memory_mb,
+            cold=cold is not None,
+        )
+
+        # Environment back to its pool (or gone).
+        if kind == "result" or kind == "error":
+            if env.state == "busy":
+                env.finish_invocation()
+                if pool.retired or self._closing:
+                    env.kill()
+                else:
+                    pool.idle.append(env)
+        else:
+            env.kill()
+        self._release(lease)
+        self._emit(spec, env.log_stream, events, result, metered)
+        return result
+
+    def _finish_init_failure(
+        self, env: Environment, spec: FunctionSpec, inv: Invocation, lease: Lease, init: Outcome, cold: _Cold
+    ) -> InvocationResult:
+        env.kill()
+        rid = inv.request_id
+        init_ms = cold.init_ms
+        if init.kind == "init_error":
+            payload = init.body
+            error_type = _error_type_of(payload)
+            init_status, metered, status = "error", "error", "error"
+        elif init.kind == "timeout":
+            error_type = "Sandbox.Timedout"
+            payload = _dumps(
+                {
+                    "errorType": error_type,
+                    "errorMessage": f"RequestId: {rid} Error: Task timed out after {float(spec.timeout_s):.2f} seconds",
+                }
+            )
+            init_status, metered, status = "timeout", "timeout", "timeout"
+        else:
+            error_type = "Runtime.ExitError"
+            payload = _dumps(
+                {"errorType": error_type, "errorMessage": f"RequestId: {rid} Error: {describe_exit(init.exit_status)}"}
+            )
+            init_status, metered, status = "error", "crash", "error"
+        report_error = error_type if status == "error" else None
+        max_mb = L.kb_to_mb(init.max_rss_kb or env.max_rss_kb)
+        duration_ms = init_ms
+        billed = L.billed_ms(duration_ms)
+        start = time.time()
+        start_ms = int(start * 1000)
+        events: list[tuple[int, str]] = [
+            (cold.epoch_ms, L.init_start_line(self.runtime_version, spec.region, self.runtime_version_hash))
+        ]
+        events.extend(cold.events)
+        events.append((start_ms, L.init_report_line(init_ms, init_status, report_error)))
+        events.append((start_ms, L.start_line(rid, spec.version)))
+        events.append((start_ms, L.end_line(rid)))
+        events.append(
+            (start_ms, L.report_line(rid, duration_ms, billed, spec.memory_mb, max_mb, None, status, report_error))
+        )
+        _monotonic_timestamps(events)
+        tail = "".join([m for _, m in events[1:]])
+        result = InvocationResult(
+            request_id=rid,
+            payload=payload,
+            function_error="Unhandled",
+            error_type=error_type,
+            log_tail=tail,
+            log_stream=env.log_stream,
+            executed_version=spec.version,
+            start_time=start,
+            duration_ms=duration_ms,
+            billed_ms=billed,
+            init_ms=init_ms,
+            max_memory_mb=max_mb,
+            memory_mb=spec.memory_mb,
+            cold=True,
+        )
+        self._release(lease)
+        self._emit(spec, env.log_stream, events, result, metered)
+        return result
+
+    def _emit(self, spec: FunctionSpec, stream: str, events, result: InvocationResult, outcome: str) -> None:
+        try:
+            self._log_sink(spec.log_group, stream, events)
+        except Exception:
+            log.exception("log sink failed")
+        try:
+            self._meter_sink(result, spec, outcome)
+        except Exception:
+            log.exception("meter sink failed")
+
+    async def _reap_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = max(0.02, min(self.keep_alive_s / 4.0, 30.0))
+        while True:
+            await asyncio.sleep(interval)
+            deadline = loop.time() - self.keep_alive_s
+            for pool in list(self._pools.values()):
+                if not pool.idle:
+                    continue
+                keep = []
+                for env in pool.idle:
+                    if env.state == "ready" and env.last_used > deadline:
+                        keep.append(env)
+                    else:
+                        env.kill()
+                pool.idle = keep
+
+
+def _error_type_of(payload: bytes) -> str | None:
+    try:
+        obj = _loads(payload)
+    except Exception:
+        return None
+    if isinstance(obj, dict):
+        t = obj.get("errorType")
+        return t if isinstance(t, str) and t else None
+    return None
+
+
+def _monotonic_timestamps(events: list[tuple[int, str]]) -> None:
+    prev = 0
+    for i, (ts, msg) in enumerate(events):
+        if ts < prev:
+            events[i] = (prev, msg)
+        else:
+            prev = ts

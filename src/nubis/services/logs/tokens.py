@@ -1,0 +1,60 @@
+"""Pagination tokens: opaque to clients, but each one encodes a position, not a server-side cursor.
+
+A position survives restarts and new events, which is what makes GetLogEvents forward polling work:
+the same token comes back until something newer than it exists.
+"""
+from __future__ import annotations
+
+import base64
+import re
+from typing import NamedTuple
+
+from .errors import invalid_token
+
+
+class Position(NamedTuple):
+    """An exclusive place between events in (timestamp, row id) order."""
+
+    ts: int
+    id: int
+
+
+START = Position(-1, 0)                 # before every event
+END = Position(10**19 - 2, 10**19)      # after every event
+
+_STREAM_TOKEN = re.compile(r"([fb])/(\d{20})(\d{20})/s")
+
+
+def stream_token(direction: str, pos: Position) -> str:
+    """GetLogEvents tokens, shaped like AWS's (`f/<digits>/s`, `b/<digits>/s`)."""
+    return f"{direction}/{pos.ts + 1:020d}{pos.id:020d}/s"
+
+
+def parse_stream_token(token: str) -> tuple[str, Position]:
+    m = _STREAM_TOKEN.fullmatch(token)
+    if not m:
+        raise invalid_token()
+    return m.group(1), Position(int(m.group(2)) - 1, int(m.group(3)))
+
+
+def opaque(kind: str, *parts: object) -> str:
+    raw = "\x1f".join([kind, *map(str, parts)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def parse_opaque(token: str, kind: str, count: int) -> list[str]:
+    """The parts of a token made by `opaque(kind, ...)`; anything else is InvalidParameterException."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise invalid_token() from None
+    parts = raw.split("\x1f")
+    if parts[0] != kind or len(parts) != count + 1:
+        raise invalid_token()
+    return parts[1:]
+
+
+def parse_int(text: str) -> int:
+    if not re.fullmatch(r"-?\d{1,20}", text):
+        raise invalid_token()
+    return int(text)

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+from nubis.services.logs.patterns import TextFilter, compile_pattern
+
+from .conftest import ACCOUNT, REGION, Logs, now_ms
+
+G = "/aws/lambda/fn"
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    ("", TextFilter()),
+    ("   ", TextFilter()),
+    ("ERROR", TextFilter(all_of=("ERROR",))),
+    ("ERROR timeout", TextFilter(all_of=("ERROR", "timeout"))),
+    ('"Task timed out" ERROR', TextFilter(all_of=("Task timed out", "ERROR"))),
+    ("?ERROR ?WARN", TextFilter(any_of=("ERROR", "WARN"))),
+    ('?"timed out" ?Exception', TextFilter(any_of=("timed out", "Exception"))),
+    ("ERROR -Exiting", TextFilter(all_of=("ERROR",), none_of=("Exiting",))),
+    ("ERROR ?WARN", TextFilter(all_of=("ERROR ?WARN",))),  # mixed: literal
+    ('{ $.level = "ERROR" }', TextFilter(all_of=('{ $.level = "ERROR" }',))),
+    ("[ip, user]", TextFilter(all_of=("[ip, user]",))),
+    ("%ERR.R%", TextFilter(all_of=("%ERR.R%",))),
+    ('"unbalanced', TextFilter(all_of=('"unbalanced',))),
+    ("- x", TextFilter(all_of=("-", "x"))),
+])
+def test_compile_pattern(pattern: str, expected: TextFilter) -> None:
+    assert compile_pattern(pattern) == expected
+
+
+def test_pattern_matching_is_case_sensitive() -> None:
+    f = compile_pattern("ERROR")
+    assert f.matches("[ERROR] boom") and not f.matches("error boom")
+    assert compile_pattern("?a ?b").matches("xbx") and not compile_pattern("?a ?b").matches("xyz")
+    assert not compile_pattern("ERROR -Exiting").matches("ERROR Exiting now")
+
+
+@pytest.fixture
+def loaded(logs: Logs, store) -> int:
+    """Two streams whose events interleave in time; the second stream is committed first."""
+    t = now_ms() - 10_000
+    store.append(ACCOUNT, REGION, G, "s2", [(t + 1, "[WARN] slow"), (t + 3, "[ERROR] Task timed out"),
+                                            (t + 5, "END RequestId: 2")])
+    store.append(ACCOUNT, REGION, G, "s1", [(t + 0, "START RequestId: 1"), (t + 2, "[ERROR] boom Exiting"),
+                                            (t + 4, "[INFO] fine")])
+    return t
+
+
+def filt(logs: Logs, **params) -> dict:
+    return logs("FilterLogEvents", logGroupName=G, **params)
+
+
+def msgs(page: dict) -> list[str]:
+    return [e["message"] for e in page["events"]]
+
+
+def test_interleaved_by_timestamp(logs: Logs, loaded: int) -> None:
+    page = filt(logs, interleaved=True)
+    assert [e["timestamp"] - loaded for e in page["events"]] == [0, 1, 2, 3, 4, 5]
+    assert [e["logStreamName"] for e in page["events"]] == ["s1", "s2", "s1", "s2", "s1", "s2"]
+    assert "nextToken" not in page and page["searchedLogStreams"] == []
+    e = page["events"][0]
+    assert set(e) == {"logStreamName", "timestamp", "message", "ingestionTime", "eventId"}
+    assert [x["eventId"] for x in filt(logs)["events"]] == [x["eventId"] for x in page["events"]]  # stable
+    assert len({x["eventId"] for x in page["events"]}) == 6
+
+
+def test_stream_selection_and_time_range(logs: Logs, loaded: int) -> None:
+    assert msgs(filt(logs, logStreamNames=["s1"])) == ["START RequestId: 1", "[ERROR] boom Exiting", "[INFO] fine"]
+    assert msgs(filt(logs, logStreamNamePrefix="s2", filterPattern="ERROR")) == ["[ERROR] Task timed out"]
+    assert len(filt(logs, startTime=loaded + 2, endTime=loaded + 4)["events"]) == 3  # endTime inclusive
+    err = logs.error("FilterLogEvents", logGroupName=G, logStreamNames=["s1"], logStreamNamePrefix="s")
+    assert err.code == "InvalidParameterException"
+
+
+def test_filter_patterns(logs: Logs, loaded: int) -> None:
+    assert msgs(filt(logs, filterPattern="ERROR")) == ["[ERROR] boom Exiting", "[ERROR] Task timed out"]
+    assert msgs(filt(logs, filterPattern='"timed out"')) == ["[ERROR] Task timed out"]
+    assert msgs(filt(logs, filterPattern="ERROR -Exiting")) == ["[ERROR] Task timed out"]
+    assert msgs(filt(logs, filterPattern="?WARN ?INFO")) == ["[WARN] slow", "[INFO] fine"]
+    assert msgs(filt(logs, filterPattern="RequestId 2")) == ["END RequestId: 2"]
+    assert msgs(filt(logs, filterPattern="error")) == []
+    assert msgs(filt(logs, filterPattern='{ $.level = "ERROR" }')) == []
+
+
+def test_pagination(logs: Logs, loaded: int) -> None:
+    seen, token, pages = [], None, 0
+    while True:
+        page = filt(logs, limit=4, **({"nextToken": token} if token else {}))
+        seen += msgs(page)
+        pages += 1
+        token = page.get("nextToken")
+        if token is None:
+            break
+    assert pages == 2 and len(seen) == 6 and seen == msgs(filt(logs))
+    # exactly a full last page: no token once nothing is left
+    assert "nextToken" not in filt(logs, limit=6)
+    # filtered pages count only matches
+    first = filt(logs, limit=1, filterPattern="ERROR")
+    second = filt(logs, limit=1, filterPattern="ERROR", nextToken=first["nextToken"])
+    assert msgs(second) == ["[ERROR] Task timed out"] and "nextToken" not in second
+
+
+def test_newest_first(logs: Logs, loaded: int) -> None:
+    page = filt(logs, startFromHead=False, limit=4)
+    assert [e["timestamp"] - loaded for e in page["events"]] == [5, 4, 3, 2]
+    rest = filt(logs, startFromHead=True, limit=4, nextToken=page["nextToken"])  # the token keeps its direction
+    assert [e["timestamp"] - loaded for e in rest["events"]] == [1, 0] and "nextToken" not in rest
+
+
+def test_errors(logs: Logs) -> None:
+    err = logs.error("FilterLogEvents", logGroupName="/missing")
+    assert (err.code, err.message) == ("ResourceNotFoundException", "The specified log group does not exist.")
+    logs("CreateLogGroup", logGroupName=G)
+    for bad in ["garbage", "f/" + "0" * 40 + "/s"]:
+        err = logs.error("FilterLogEvents", logGroupName=G, nextToken=bad)
+        assert (err.code, err.message) == ("InvalidParameterException", "The specified nextToken is invalid.")
+    assert logs.error("FilterLogEvents", logGroupName=G, limit=0).code == "InvalidParameterException"
+
+
+def test_tail_follow_loop(logs: Logs, store) -> None:
+    """What AWS CLI v2 `aws logs tail --follow` does: FilterLogEvents with interleaved=True, then
+    re-polls from the newest timestamp seen, dropping eventIds it already printed at that timestamp."""
+    t = now_ms() - 5000
+    logs("CreateLogGroup", logGroupName=G)
+    kwargs: dict = {"logGroupName": G, "interleaved": True, "startTime": t - 600_000}
+    ids_at: dict[int, set[str]] = defaultdict(set)
+    printed: list[str] = []
+
+    def poll() -> None:
+        nonlocal ids_at
+        while True:
+            resp = logs("FilterLogEvents", **kwargs)
+            for e in resp["events"]:
+                if e["eventId"] not in ids_at[e["timestamp"]]:
+                    ids_at[e["timestamp"]].add(e["eventId"])
+                    printed.append(e["message"])
+            if ids_at:
+                newest = max(ids_at)
+                ids_at = defaultdict(set, {newest: ids_at[newest]})
+            if "nextToken" in resp:
+                kwargs["nextToken"] = resp["nextToken"]
+                continue
+            if ids_at:
+                kwargs["startTime"] = max(ids_at)
+            kwargs.pop("nextToken", None)
+            return  # the CLI sleeps 5 s here
+
+    poll()
+    assert printed == []
+    store.append(ACCOUNT, REGION, G, "env-a", [(t, "START"), (t + 1, "hello")])
+    poll()
+    store.append(ACCOUNT, REGION, G, "env-b", [(t + 1, "same ms, other env"), (t + 2, "END")])
+    poll()
+    poll()
+    assert printed == ["START", "hello", "same ms, other env", "END"]
