@@ -47,7 +47,7 @@ def encode_response(resp: HttpResponse, keep_alive: bool, head_only: bool = Fals
 
 class _Connection(asyncio.Protocol):
     __slots__ = ("handler", "transport", "parser", "url", "headers", "body", "queue", "worker",
-                 "remote", "closed", "too_large")
+                 "remote", "closed", "too_large", "_connections", "_size")
 
     def __init__(self, handler: Handler, connections: set) -> None:
         self.handler = handler

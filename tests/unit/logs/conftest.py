@@ -27,6 +27,8 @@ def now_ms() -> int:
 class Logs:
     """Calls operations by their AWS name and checks every reply against the botocore output shape."""
 
+    account, region = ACCOUNT, REGION
+
     def __init__(self, store: LogStore) -> None:
         self.store = store
         self.provider = LogsProvider(store)
@@ -44,6 +46,10 @@ class Logs:
         with pytest.raises(AwsError) as info:
             asyncio.run(self.provider.handle(self.ctx, operation, params))
         return info.value
+
+    @staticmethod
+    def now() -> int:
+        return now_ms()
 
     def put(self, group: str, stream: str, *events: tuple[int, str]) -> dict:
         return self("PutLogEvents", logGroupName=group, logStreamName=stream,

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from .conftest import ACCOUNT, REGION, Logs, now_ms
 
 G, S = "/aws/lambda/fn", "2024/01/01/[$LATEST]0123456789abcdef0123456789abcdef"
 
 
-def setup(logs: Logs) -> None:
+def setup(logs) -> None:
     logs("CreateLogGroup", logGroupName=G)
     logs("CreateLogStream", logGroupName=G, logStreamName=S)
 
@@ -14,27 +13,27 @@ def messages(page: dict) -> list[str]:
     return [e["message"] for e in page["events"]]
 
 
-def get(logs: Logs, **params) -> dict:
+def get(logs, **params) -> dict:
     return logs("GetLogEvents", logGroupName=G, logStreamName=S, **params)
 
 
-def test_put_errors(logs: Logs) -> None:
+def test_put_errors(logs) -> None:
     err = logs.error("PutLogEvents", logGroupName=G, logStreamName=S, logEvents=[{"timestamp": 1, "message": "x"}])
     assert (err.code, err.message) == ("ResourceNotFoundException", "The specified log group does not exist.")
     logs("CreateLogGroup", logGroupName=G)
     err = logs.error("PutLogEvents", logGroupName=G, logStreamName=S, logEvents=[{"timestamp": 1, "message": "x"}])
     assert (err.code, err.message) == ("ResourceNotFoundException", "The specified log stream does not exist.")
     logs("CreateLogStream", logGroupName=G, logStreamName=S)
-    t = now_ms()
+    t = logs.now()
     err = logs.error("PutLogEvents", logGroupName=G, logStreamName=S,
                      logEvents=[{"timestamp": t, "message": "b"}, {"timestamp": t - 1, "message": "a"}])
     assert (err.code, err.message) == ("InvalidParameterException",
                                        "Log events in a single PutLogEvents request must be in chronological order.")
 
 
-def test_put_rejects_too_old_and_too_new(logs: Logs) -> None:
+def test_put_rejects_too_old_and_too_new(logs) -> None:
     setup(logs)
-    t = now_ms()
+    t = logs.now()
     day = 86_400_000
     out = logs.put(G, S, (t - 15 * day, "old"), (t - 15 * day + 1, "old2"), (t, "ok"), (t + 3 * 3_600_000, "new"))
     assert out["rejectedLogEventsInfo"] == {"tooOldLogEventEndIndex": 2, "tooNewLogEventStartIndex": 3}
@@ -47,17 +46,17 @@ def test_put_rejects_too_old_and_too_new(logs: Logs) -> None:
     assert messages(get(logs)) == ["ok", "ok2"]
 
 
-def test_put_rejects_batches_spanning_a_day(logs: Logs) -> None:
+def test_put_rejects_batches_spanning_a_day(logs) -> None:
     setup(logs)
-    t = now_ms()
+    t = logs.now()
     err = logs.error("PutLogEvents", logGroupName=G, logStreamName=S,
                      logEvents=[{"timestamp": t - 25 * 3_600_000, "message": "a"}, {"timestamp": t, "message": "b"}])
     assert err.code == "InvalidParameterException"
 
 
-def test_get_defaults_to_newest_page_in_ascending_order(logs: Logs) -> None:
+def test_get_defaults_to_newest_page_in_ascending_order(logs) -> None:
     setup(logs)
-    t = now_ms() - 1000
+    t = logs.now() - 1000
     logs.put(G, S, *[(t + i, f"m{i}") for i in range(10)])
     assert messages(get(logs)) == [f"m{i}" for i in range(10)]
     assert messages(get(logs, limit=3)) == ["m7", "m8", "m9"]
@@ -67,9 +66,9 @@ def test_get_defaults_to_newest_page_in_ascending_order(logs: Logs) -> None:
     assert set(e) == {"timestamp", "message", "ingestionTime"} and e["timestamp"] == t + 9
 
 
-def test_backward_and_forward_paging(logs: Logs) -> None:
+def test_backward_and_forward_paging(logs) -> None:
     setup(logs)
-    t = now_ms() - 1000
+    t = logs.now() - 1000
     logs.put(G, S, *[(t + i, f"m{i}") for i in range(7)])
     page = get(logs, limit=3)
     assert messages(page) == ["m4", "m5", "m6"]
@@ -94,7 +93,7 @@ def test_backward_and_forward_paging(logs: Logs) -> None:
     assert seen == [f"m{i}" for i in range(7)]
 
 
-def test_forward_polling_sees_new_events_only(logs: Logs, store) -> None:
+def test_forward_polling_sees_new_events_only(logs, store) -> None:
     setup(logs)
     first = get(logs, startFromHead=True)
     assert first["events"] == []
@@ -102,22 +101,22 @@ def test_forward_polling_sees_new_events_only(logs: Logs, store) -> None:
     again = get(logs, nextToken=token)
     assert again["events"] == [] and again["nextForwardToken"] == token
 
-    t = now_ms()
-    store.append(ACCOUNT, REGION, G, S, [(t, "START RequestId: 1"), (t + 1, "END RequestId: 1")])  # as Lambda does
+    t = logs.now()
+    store.append(logs.account, logs.region, G, S, [(t, "START RequestId: 1"), (t + 1, "END RequestId: 1")])  # as Lambda does
     page = get(logs, nextToken=token)
     assert messages(page) == ["START RequestId: 1", "END RequestId: 1"]
     token = page["nextForwardToken"]
     idle = get(logs, nextToken=token)
     assert idle["events"] == [] and idle["nextForwardToken"] == token
 
-    store.append(ACCOUNT, REGION, G, S, [(t + 1, "same millisecond"), (t + 2, "later")])
+    store.append(logs.account, logs.region, G, S, [(t + 1, "same millisecond"), (t + 2, "later")])
     assert messages(get(logs, nextToken=token)) == ["same millisecond", "later"]
 
 
-def test_polling_from_the_default_newest_page(logs: Logs) -> None:
+def test_polling_from_the_default_newest_page(logs) -> None:
     setup(logs)
     empty = get(logs)  # startFromHead=false on an empty stream
-    t = now_ms()
+    t = logs.now()
     logs.put(G, S, (t, "first"))
     assert messages(get(logs, nextToken=empty["nextForwardToken"])) == ["first"]
     tail = get(logs)
@@ -125,7 +124,7 @@ def test_polling_from_the_default_newest_page(logs: Logs) -> None:
     assert messages(get(logs, nextToken=tail["nextForwardToken"])) == ["second"]
 
 
-def test_get_errors(logs: Logs) -> None:
+def test_get_errors(logs) -> None:
     assert logs.error("GetLogEvents", logGroupName=G, logStreamName=S).message == \
         "The specified log group does not exist."
     logs("CreateLogGroup", logGroupName=G)
@@ -140,19 +139,26 @@ def test_get_errors(logs: Logs) -> None:
                            "Member must have value less than or equal to 10000")
 
 
-def test_get_by_group_arn(logs: Logs) -> None:
+def test_get_by_group_arn(logs) -> None:
     setup(logs)
-    logs.put(G, S, (now_ms(), "hi"))
-    page = logs("GetLogEvents", logGroupIdentifier=f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{G}:*",
+    logs.put(G, S, (logs.now(), "hi"))
+    page = logs("GetLogEvents", logGroupIdentifier=f"arn:aws:logs:{logs.region}:{logs.account}:log-group:{G}:*",
                 logStreamName=S)
     assert messages(page) == ["hi"]
 
 
-def test_pages_are_capped_at_one_megabyte(logs: Logs, store) -> None:
+def test_pages_are_capped_at_one_megabyte(logs, store) -> None:
     setup(logs)
-    t = now_ms()
+    t = logs.now()
     big = "x" * 300_000
-    store.append(ACCOUNT, REGION, G, S, [(t + i, big) for i in range(5)])
+    store.append(logs.account, logs.region, G, S, [(t + i, big) for i in range(5)])
     page = get(logs, startFromHead=True)
     assert len(page["events"]) == 3
     assert len(get(logs, nextToken=page["nextForwardToken"])["events"]) == 2
+
+
+def test_extreme_time_bounds_do_not_overflow(logs) -> None:
+    setup(logs)
+    logs.put(G, S, (logs.now(), "x"))
+    assert messages(get(logs, startTime=0, endTime=2**63 - 1)) == ["x"]
+    assert len(logs("FilterLogEvents", logGroupName=G, startTime=0, endTime=2**63 - 1)["events"]) == 1

@@ -6,7 +6,6 @@ import pytest
 
 from nubis.services.logs.patterns import TextFilter, compile_pattern
 
-from .conftest import ACCOUNT, REGION, Logs, now_ms
 
 G = "/aws/lambda/fn"
 
@@ -39,17 +38,17 @@ def test_pattern_matching_is_case_sensitive() -> None:
 
 
 @pytest.fixture
-def loaded(logs: Logs, store) -> int:
+def loaded(logs, store) -> int:
     """Two streams whose events interleave in time; the second stream is committed first."""
-    t = now_ms() - 10_000
-    store.append(ACCOUNT, REGION, G, "s2", [(t + 1, "[WARN] slow"), (t + 3, "[ERROR] Task timed out"),
+    t = logs.now() - 10_000
+    store.append(logs.account, logs.region, G, "s2", [(t + 1, "[WARN] slow"), (t + 3, "[ERROR] Task timed out"),
                                             (t + 5, "END RequestId: 2")])
-    store.append(ACCOUNT, REGION, G, "s1", [(t + 0, "START RequestId: 1"), (t + 2, "[ERROR] boom Exiting"),
+    store.append(logs.account, logs.region, G, "s1", [(t + 0, "START RequestId: 1"), (t + 2, "[ERROR] boom Exiting"),
                                             (t + 4, "[INFO] fine")])
     return t
 
 
-def filt(logs: Logs, **params) -> dict:
+def filt(logs, **params) -> dict:
     return logs("FilterLogEvents", logGroupName=G, **params)
 
 
@@ -57,7 +56,7 @@ def msgs(page: dict) -> list[str]:
     return [e["message"] for e in page["events"]]
 
 
-def test_interleaved_by_timestamp(logs: Logs, loaded: int) -> None:
+def test_interleaved_by_timestamp(logs, loaded: int) -> None:
     page = filt(logs, interleaved=True)
     assert [e["timestamp"] - loaded for e in page["events"]] == [0, 1, 2, 3, 4, 5]
     assert [e["logStreamName"] for e in page["events"]] == ["s1", "s2", "s1", "s2", "s1", "s2"]
@@ -68,7 +67,7 @@ def test_interleaved_by_timestamp(logs: Logs, loaded: int) -> None:
     assert len({x["eventId"] for x in page["events"]}) == 6
 
 
-def test_stream_selection_and_time_range(logs: Logs, loaded: int) -> None:
+def test_stream_selection_and_time_range(logs, loaded: int) -> None:
     assert msgs(filt(logs, logStreamNames=["s1"])) == ["START RequestId: 1", "[ERROR] boom Exiting", "[INFO] fine"]
     assert msgs(filt(logs, logStreamNamePrefix="s2", filterPattern="ERROR")) == ["[ERROR] Task timed out"]
     assert len(filt(logs, startTime=loaded + 2, endTime=loaded + 4)["events"]) == 3  # endTime inclusive
@@ -76,7 +75,7 @@ def test_stream_selection_and_time_range(logs: Logs, loaded: int) -> None:
     assert err.code == "InvalidParameterException"
 
 
-def test_filter_patterns(logs: Logs, loaded: int) -> None:
+def test_filter_patterns(logs, loaded: int) -> None:
     assert msgs(filt(logs, filterPattern="ERROR")) == ["[ERROR] boom Exiting", "[ERROR] Task timed out"]
     assert msgs(filt(logs, filterPattern='"timed out"')) == ["[ERROR] Task timed out"]
     assert msgs(filt(logs, filterPattern="ERROR -Exiting")) == ["[ERROR] Task timed out"]
@@ -86,7 +85,7 @@ def test_filter_patterns(logs: Logs, loaded: int) -> None:
     assert msgs(filt(logs, filterPattern='{ $.level = "ERROR" }')) == []
 
 
-def test_pagination(logs: Logs, loaded: int) -> None:
+def test_pagination(logs, loaded: int) -> None:
     seen, token, pages = [], None, 0
     while True:
         page = filt(logs, limit=4, **({"nextToken": token} if token else {}))
@@ -104,14 +103,14 @@ def test_pagination(logs: Logs, loaded: int) -> None:
     assert msgs(second) == ["[ERROR] Task timed out"] and "nextToken" not in second
 
 
-def test_newest_first(logs: Logs, loaded: int) -> None:
+def test_newest_first(logs, loaded: int) -> None:
     page = filt(logs, startFromHead=False, limit=4)
     assert [e["timestamp"] - loaded for e in page["events"]] == [5, 4, 3, 2]
     rest = filt(logs, startFromHead=True, limit=4, nextToken=page["nextToken"])  # the token keeps its direction
     assert [e["timestamp"] - loaded for e in rest["events"]] == [1, 0] and "nextToken" not in rest
 
 
-def test_errors(logs: Logs) -> None:
+def test_errors(logs) -> None:
     err = logs.error("FilterLogEvents", logGroupName="/missing")
     assert (err.code, err.message) == ("ResourceNotFoundException", "The specified log group does not exist.")
     logs("CreateLogGroup", logGroupName=G)
@@ -121,10 +120,10 @@ def test_errors(logs: Logs) -> None:
     assert logs.error("FilterLogEvents", logGroupName=G, limit=0).code == "InvalidParameterException"
 
 
-def test_tail_follow_loop(logs: Logs, store) -> None:
+def test_tail_follow_loop(logs, store) -> None:
     """What AWS CLI v2 `aws logs tail --follow` does: FilterLogEvents with interleaved=True, then
     re-polls from the newest timestamp seen, dropping eventIds it already printed at that timestamp."""
-    t = now_ms() - 5000
+    t = logs.now() - 5000
     logs("CreateLogGroup", logGroupName=G)
     kwargs: dict = {"logGroupName": G, "interleaved": True, "startTime": t - 600_000}
     ids_at: dict[int, set[str]] = defaultdict(set)
@@ -151,9 +150,9 @@ def test_tail_follow_loop(logs: Logs, store) -> None:
 
     poll()
     assert printed == []
-    store.append(ACCOUNT, REGION, G, "env-a", [(t, "START"), (t + 1, "hello")])
+    store.append(logs.account, logs.region, G, "env-a", [(t, "START"), (t + 1, "hello")])
     poll()
-    store.append(ACCOUNT, REGION, G, "env-b", [(t + 1, "same ms, other env"), (t + 2, "END")])
+    store.append(logs.account, logs.region, G, "env-b", [(t + 1, "same ms, other env"), (t + 2, "END")])
     poll()
     poll()
     assert printed == ["START", "hello", "same ms, other env", "END"]

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-from .conftest import ACCOUNT, REGION, Logs
 
 
-def test_create_describe_delete(logs: Logs) -> None:
+def test_create_describe_delete(logs) -> None:
     logs("CreateLogGroup", logGroupName="/app/one")
     [g] = logs("DescribeLogGroups")["logGroups"]
     assert g["logGroupName"] == "/app/one"
-    assert g["arn"] == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/app/one:*"
-    assert g["logGroupArn"] == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/app/one"
+    assert g["arn"] == f"arn:aws:logs:{logs.region}:{logs.account}:log-group:/app/one:*"
+    assert g["logGroupArn"] == f"arn:aws:logs:{logs.region}:{logs.account}:log-group:/app/one"
     assert g["metricFilterCount"] == 0 and g["storedBytes"] == 0 and g["logGroupClass"] == "STANDARD"
     assert isinstance(g["creationTime"], int) and "retentionInDays" not in g
 
@@ -22,19 +21,19 @@ def test_create_describe_delete(logs: Logs) -> None:
     assert (err.code, err.message) == ("ResourceNotFoundException", "The specified log group does not exist.")
 
 
-def test_stored_bytes_counts_messages(logs: Logs, store) -> None:
-    store.append(ACCOUNT, REGION, "/aws/lambda/f", "s", [(1, "hello"), (2, "abc")])
+def test_stored_bytes_counts_messages(logs, store) -> None:
+    store.append(logs.account, logs.region, "/aws/lambda/f", "s", [(1, "hello"), (2, "abc")])
     [g] = logs("DescribeLogGroups")["logGroups"]
     assert g["logGroupName"] == "/aws/lambda/f" and g["storedBytes"] == 8
 
 
-def test_groups_are_per_account_and_region(logs: Logs, store) -> None:
-    store.create_group("999999999999", REGION, "/other")
-    store.create_group(ACCOUNT, "us-east-1", "/other-region")
+def test_groups_are_per_account_and_region(logs, store) -> None:
+    store.create_group("999999999999", logs.region, "/other")
+    store.create_group(logs.account, "us-east-1", "/other-region")
     assert logs("DescribeLogGroups")["logGroups"] == []
 
 
-def test_prefix_pattern_and_pagination(logs: Logs) -> None:
+def test_prefix_pattern_and_pagination(logs) -> None:
     for name in ["/b/x", "/a/3", "/a/1", "/a/2", "/c/DataLogs"]:
         logs("CreateLogGroup", logGroupName=name)
     names = [g["logGroupName"] for g in logs("DescribeLogGroups", logGroupNamePrefix="/a/")["logGroups"]]
@@ -60,15 +59,15 @@ def test_prefix_pattern_and_pagination(logs: Logs) -> None:
     assert err.message == "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters."
 
 
-def test_group_identifiers_filter(logs: Logs) -> None:
+def test_group_identifiers_filter(logs) -> None:
     for name in ["/a", "/b", "/c"]:
         logs("CreateLogGroup", logGroupName=name)
-    arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/c:*"
+    arn = f"arn:aws:logs:{logs.region}:{logs.account}:log-group:/c:*"
     got = logs("DescribeLogGroups", logGroupIdentifiers=["/a", arn])["logGroups"]
     assert [g["logGroupName"] for g in got] == ["/a", "/c"]
 
 
-def test_garbage_token_and_bad_limit(logs: Logs) -> None:
+def test_garbage_token_and_bad_limit(logs) -> None:
     err = logs.error("DescribeLogGroups", nextToken="not-a-token")
     assert (err.code, err.message) == ("InvalidParameterException", "The specified nextToken is invalid.")
     err = logs.error("DescribeLogGroups", limit=51)
@@ -77,7 +76,7 @@ def test_garbage_token_and_bad_limit(logs: Logs) -> None:
                            "Member must have value less than or equal to 50")
 
 
-def test_retention_policy(logs: Logs) -> None:
+def test_retention_policy(logs) -> None:
     logs("CreateLogGroup", logGroupName="/r")
     logs("PutRetentionPolicy", logGroupName="/r", retentionInDays=14)
     assert logs("DescribeLogGroups")["logGroups"][0]["retentionInDays"] == 14
@@ -93,6 +92,16 @@ def test_retention_policy(logs: Logs) -> None:
     assert logs.error("DeleteRetentionPolicy", logGroupName="/nope").code == "ResourceNotFoundException"
 
 
-def test_unknown_operation_is_not_implemented(logs: Logs) -> None:
+def test_unknown_operation_is_not_implemented(logs) -> None:
     err = logs.error("StartLiveTail", logGroupIdentifiers=["/a"])
     assert (err.code, err.status) == ("NotImplementedException", 501)
+
+
+def test_model_violations_are_invalid_parameter(logs) -> None:
+    from nubis.server.protocol.validation import Violation
+
+    err = logs.provider.validation_error("GetLogEvents", [Violation("limit", 10001, "Member must have value less "
+                                                                                     "than or equal to 10000")])
+    assert (err.code, err.status) == ("InvalidParameterException", 400)
+    assert err.message == ("1 validation error detected: Value '10001' at 'limit' failed to satisfy constraint: "
+                           "Member must have value less than or equal to 10000")

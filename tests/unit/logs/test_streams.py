@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from .conftest import ACCOUNT, REGION, Logs, now_ms
 
 G = "/aws/lambda/fn"
 
@@ -9,7 +8,7 @@ def names(page: dict) -> list[str]:
     return [s["logStreamName"] for s in page["logStreams"]]
 
 
-def test_create_stream_errors(logs: Logs) -> None:
+def test_create_stream_errors(logs) -> None:
     err = logs.error("CreateLogStream", logGroupName=G, logStreamName="s")
     assert (err.code, err.message) == ("ResourceNotFoundException", "The specified log group does not exist.")
     logs("CreateLogGroup", logGroupName=G)
@@ -18,31 +17,31 @@ def test_create_stream_errors(logs: Logs) -> None:
     assert (err.code, err.message) == ("ResourceAlreadyExistsException", "The specified log stream already exists")
 
 
-def test_empty_stream_view(logs: Logs) -> None:
+def test_empty_stream_view(logs) -> None:
     logs("CreateLogGroup", logGroupName=G)
     logs("CreateLogStream", logGroupName=G, logStreamName="2024/01/01/[$LATEST]abc")
     [s] = logs("DescribeLogStreams", logGroupName=G)["logStreams"]
     assert set(s) == {"logStreamName", "creationTime", "arn", "storedBytes"}
-    assert s["arn"] == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{G}:log-stream:2024/01/01/[$LATEST]abc"
+    assert s["arn"] == f"arn:aws:logs:{logs.region}:{logs.account}:log-group:{G}:log-stream:2024/01/01/[$LATEST]abc"
     assert s["storedBytes"] == 0
 
 
-def test_stream_view_after_events(logs: Logs) -> None:
+def test_stream_view_after_events(logs) -> None:
     logs("CreateLogGroup", logGroupName=G)
     logs("CreateLogStream", logGroupName=G, logStreamName="s")
-    t = now_ms()
+    t = logs.now()
     logs.put(G, "s", (t - 10, "a"), (t - 5, "b"))
     [s] = logs("DescribeLogStreams", logGroupName=G)["logStreams"]
     assert s["firstEventTimestamp"] == t - 10 and s["lastEventTimestamp"] == t - 5
     assert s["lastIngestionTime"] >= t - 5 and len(s["uploadSequenceToken"]) == 56
 
 
-def test_order_prefix_and_pagination(logs: Logs, store) -> None:
-    t = now_ms()
-    store.append(ACCOUNT, REGION, G, "b", [(t - 100, "x")])
-    store.append(ACCOUNT, REGION, G, "c", [(t - 300, "x")])
-    store.append(ACCOUNT, REGION, G, "a", [(t - 200, "x")])
-    store.append(ACCOUNT, REGION, G, "other", [(t - 50, "x")])
+def test_order_prefix_and_pagination(logs, store) -> None:
+    t = logs.now()
+    store.append(logs.account, logs.region, G, "b", [(t - 100, "x")])
+    store.append(logs.account, logs.region, G, "c", [(t - 300, "x")])
+    store.append(logs.account, logs.region, G, "a", [(t - 200, "x")])
+    store.append(logs.account, logs.region, G, "other", [(t - 50, "x")])
     assert names(logs("DescribeLogStreams", logGroupName=G)) == ["a", "b", "c", "other"]
     assert names(logs("DescribeLogStreams", logGroupName=G, descending=True)) == ["other", "c", "b", "a"]
     assert names(logs("DescribeLogStreams", logGroupName=G, orderBy="LastEventTime")) == ["c", "a", "b", "other"]
@@ -62,10 +61,10 @@ def test_order_prefix_and_pagination(logs: Logs, store) -> None:
         "The specified nextToken is invalid."
 
 
-def test_group_identifier(logs: Logs) -> None:
+def test_group_identifier(logs) -> None:
     logs("CreateLogGroup", logGroupName=G)
     logs("CreateLogStream", logGroupName=G, logStreamName="s")
-    for ident in [G, f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{G}", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{G}:*"]:
+    for ident in [G, f"arn:aws:logs:{logs.region}:{logs.account}:log-group:{G}", f"arn:aws:logs:{logs.region}:{logs.account}:log-group:{G}:*"]:
         assert names(logs("DescribeLogStreams", logGroupIdentifier=ident)) == ["s"]
     err = logs.error("DescribeLogStreams", logGroupName=G, logGroupIdentifier=G)
     assert (err.code, err.message) == ("ValidationException",
@@ -73,10 +72,10 @@ def test_group_identifier(logs: Logs) -> None:
     assert logs.error("DescribeLogStreams", logGroupName="/missing").code == "ResourceNotFoundException"
 
 
-def test_delete_stream(logs: Logs) -> None:
+def test_delete_stream(logs) -> None:
     logs("CreateLogGroup", logGroupName=G)
     logs("CreateLogStream", logGroupName=G, logStreamName="s")
-    logs.put(G, "s", (now_ms(), "gone soon"))
+    logs.put(G, "s", (logs.now(), "gone soon"))
     logs("DeleteLogStream", logGroupName=G, logStreamName="s")
     assert names(logs("DescribeLogStreams", logGroupName=G)) == []
     assert logs("FilterLogEvents", logGroupName=G)["events"] == []

@@ -4,7 +4,8 @@ Every request is `POST /` with `X-Amz-Target: <targetPrefix>.<Operation>` and th
 JSON object; responses are JSON with `Content-Type: application/x-amz-json-<jsonVersion>`; errors
 carry `{"__type": code, "message": ...}`. Services that moved from the query protocol
 (`awsQueryCompatible`, e.g. SQS) also get `x-amzn-query-error: <legacy code>;Sender|Receiver`, from
-which botocore recovers the old error codes.
+which botocore recovers the old error codes; the legacy code comes from the error shape's
+`error.code`, else the `__query_error__` field, else the code itself.
 """
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ from ..messages import HttpRequest, HttpResponse
 from .base import REQUEST_ID_KEY, ServiceProtocol
 from .jsonshape import decode_json, encode_json
 
-__all__ = ["JsonProtocol"]
+__all__ = ["JsonProtocol", "QUERY_ERROR_KEY"]
+
+# AwsError field naming the legacy query-protocol code when the model lacks it (SQS models do):
+# AwsError("QueueDoesNotExist", msg, __query_error__="AWS.SimpleQueueService.NonExistentQueue")
+QUERY_ERROR_KEY = "__query_error__"
 
 
 class JsonProtocol(ServiceProtocol):
@@ -68,7 +73,7 @@ class JsonProtocol(ServiceProtocol):
         if err.message is not None:
             body["message"] = err.message
         for key, value in err.fields.items():
-            if value is None or key == REQUEST_ID_KEY:
+            if value is None or key in (REQUEST_ID_KEY, QUERY_ERROR_KEY):
                 continue
             member = members.get(key)
             body[member.serialization.get("name", key) if member is not None else key] = (
@@ -79,9 +84,9 @@ class JsonProtocol(ServiceProtocol):
             ("x-amzn-RequestId", self._request_id(err.fields)),
             ("x-amzn-ErrorType", err.code),
         ]
-        if self._query_compatible and shape is not None:
-            info = shape.metadata.get("error", {})
-            if info.get("code"):
-                fault = "Sender" if info.get("senderFault", err.status < 500) else "Receiver"
-                headers.append(("x-amzn-query-error", f"{info['code']};{fault}"))
+        if self._query_compatible:
+            info = shape.metadata.get("error", {}) if shape is not None else {}
+            legacy = err.fields.get(QUERY_ERROR_KEY) or info.get("code") or err.code
+            fault = "Sender" if info.get("senderFault", err.status < 500) else "Receiver"
+            headers.append(("x-amzn-query-error", f"{legacy};{fault}"))
         return HttpResponse(err.status, headers, orjson.dumps(body, default=str))

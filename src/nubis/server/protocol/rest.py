@@ -126,7 +126,7 @@ class RestProtocol(ServiceProtocol):
                     params[name] = bytes(body) if shape.type_name == "blob" else bytes(body).decode("utf-8")
             elif body and body.strip():
                 value = self._decode_body(shape, body)
-                if value is not None:
+                if value is not None and value != {}:  # botocore sends `{}` for an absent payload
                     params[name] = value
             return
         if body and body.strip():

@@ -17,7 +17,7 @@ from . import shapes
 from .errors import (check_retention, group_exists, group_not_found, invalid, invalid_token, limit_of,
                      stream_exists, stream_not_found)
 from .patterns import compile_pattern
-from .tokens import END, START, Position, opaque, parse_int, parse_opaque, parse_stream_token, stream_token
+from .tokens import END, LIMIT, START, Position, opaque, parse_int, parse_opaque, parse_stream_token, stream_token
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -28,6 +28,12 @@ def _key(event: LogEvent) -> Position:
     return Position(event.timestamp, event.id)
 
 
+def _time(params: dict, name: str, add: int = 0) -> int | None:
+    """A startTime/endTime bound, clamped so that no long a client may send overflows SQLite."""
+    value = params.get(name)
+    return None if value is None else max(-LIMIT, min(int(value) + add, LIMIT))
+
+
 class LogsProvider(Provider):
     service = "logs"
 
@@ -35,10 +41,11 @@ class LogsProvider(Provider):
         self.store = store
 
     def validation_error(self, operation: str, violations: list[Any]) -> AwsError | None:
-        """CloudWatch Logs reports model constraint failures as InvalidParameterException."""
-        texts = [str(getattr(v, "message", v)) for v in violations]
-        n = len(texts)
-        return invalid(f"{n} validation error{'s' if n != 1 else ''} detected: " + "; ".join(texts))
+        """CloudWatch Logs words model constraint failures like everyone else but codes them
+        InvalidParameterException, not ValidationException (recorded against AWS, 2026)."""
+        from ...server.protocol.validation import format_violations
+
+        return invalid(format_violations(violations))
 
     async def _sync(self) -> None:
         """Let reads see every event appended so far (Lambda appends through the background writer)."""
@@ -181,7 +188,7 @@ class LogsProvider(Provider):
         self._require_group(ctx, group)
         if self.store.stream(ctx.account, ctx.region, group, stream) is None:
             raise stream_not_found()
-        start, end = params.get("startTime"), params.get("endTime")
+        start, end = _time(params, "startTime"), _time(params, "endTime")
 
         def read(**where: Any) -> list[LogEvent]:
             return shapes.cap_bytes(self.store.events(ctx.account, ctx.region, group, streams=[stream],
@@ -218,12 +225,11 @@ class LogsProvider(Provider):
             if direction not in ("a", "d"):
                 raise invalid_token()
             descending, pos = direction == "d", Position(parse_int(ts), parse_int(eid))
-        end = params.get("endTime")
         await self._sync()
         self._require_group(ctx, group)
         rows = self.store.events(
             ctx.account, ctx.region, group, streams=names, stream_prefix=prefix,
-            start=params.get("startTime"), end=None if end is None else end + 1,  # endTime is inclusive here
+            start=_time(params, "startTime"), end=_time(params, "endTime", 1),  # endTime is inclusive here
             after=None if descending else pos, before=pos if descending else None,
             contains_all=list(text.all_of), contains_any=list(text.any_of), contains_none=list(text.none_of),
             descending=descending, limit=limit + 1)

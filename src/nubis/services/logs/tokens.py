@@ -13,14 +13,15 @@ from .errors import invalid_token
 
 
 class Position(NamedTuple):
-    """An exclusive place between events in (timestamp, row id) order."""
+    """A place in (timestamp, row id) order; page tokens use it as an exclusive bound."""
 
     ts: int
     id: int
 
 
-START = Position(-1, 0)                 # before every event
-END = Position(10**19 - 2, 10**19)      # after every event
+LIMIT = 2**62                 # beyond any real timestamp or row id, and inside SQLite's int64
+START = Position(-1, 0)       # before every event
+END = Position(LIMIT, LIMIT)  # after every event
 
 _STREAM_TOKEN = re.compile(r"([fb])/(\d{20})(\d{20})/s")
 
@@ -34,7 +35,10 @@ def parse_stream_token(token: str) -> tuple[str, Position]:
     m = _STREAM_TOKEN.fullmatch(token)
     if not m:
         raise invalid_token()
-    return m.group(1), Position(int(m.group(2)) - 1, int(m.group(3)))
+    pos = Position(int(m.group(2)) - 1, int(m.group(3)))
+    if pos.ts > LIMIT or pos.id > LIMIT + 1:
+        raise invalid_token()
+    return m.group(1), pos
 
 
 def opaque(kind: str, *parts: object) -> str:
@@ -55,6 +59,6 @@ def parse_opaque(token: str, kind: str, count: int) -> list[str]:
 
 
 def parse_int(text: str) -> int:
-    if not re.fullmatch(r"-?\d{1,20}", text):
+    if not re.fullmatch(r"-?\d{1,19}", text) or abs(int(text)) > LIMIT:
         raise invalid_token()
     return int(text)
