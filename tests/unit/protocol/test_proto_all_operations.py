@@ -7,17 +7,25 @@ ambiguities and binding mistakes across hundreds of operations no hand-written t
 from __future__ import annotations
 
 import pytest
-from conftest import Loopback, example_params
+from proto_rig import Loopback, example_params
 
-SERVICES = ["lambda", "logs", "apigateway", "scheduler", "dynamodb", "sqs", "stepfunctions", "events", "kinesis"]
+SERVICES = ["lambda", "logs", "apigateway", "scheduler", "dynamodb", "sqs", "stepfunctions", "events", "kinesis",
+            "sns", "s3", "route53", "iam"]
 
 _clients: dict[str, Loopback] = {}
 
 
 def _lb(service: str) -> Loopback:
     if service not in _clients:
-        _clients[service] = Loopback(service)
+        extra = {"s3": {"addressing_style": "path"}} if service == "s3" else {}
+        _clients[service] = Loopback(service, **({"s3": extra["s3"]} if extra else {}))
     return _clients[service]
+
+
+# operations sharing a route with another: told apart by endpoint (S3 Express), or deprecated aliases
+# that lose to their current form (both parse the same wire request)
+_UNREACHABLE = {"s3.ListDirectoryBuckets", "s3.GetBucketLifecycle", "s3.PutBucketLifecycle",
+                "s3.GetBucketNotification", "s3.PutBucketNotification"}
 
 
 def _cases():
@@ -26,7 +34,8 @@ def _cases():
     for service in SERVICES:
         model = load_service(service).model
         for name in model.operation_names:
-            yield pytest.param(service, name, id=f"{service}.{name}")
+            if f"{service}.{name}" not in _UNREACHABLE:
+                yield pytest.param(service, name, id=f"{service}.{name}")
 
 
 def _auto_members(op) -> set[str]:
@@ -36,7 +45,8 @@ def _auto_members(op) -> set[str]:
         return set()
     return {n for n, m in shape.members.items()
             if m.metadata.get("idempotencyToken") or "checksum" in n.lower()
-            or m.serialization.get("name") == "Accept"}  # API Gateway's client adds Accept itself
+            or m.serialization.get("name") in ("Accept", "Content-Length")  # set by the client itself
+            or (n == "EncodingType" and op.service_model.service_name == "s3")}  # S3 lists ask for url
 
 
 def _check(lb: Loopback, op, params: dict) -> None:
@@ -47,7 +57,7 @@ def _check(lb: Loopback, op, params: dict) -> None:
     extra = set(parsed) - set(params) - _auto_members(op)
     assert not extra, f"unexpected members {extra}"
     for key, value in params.items():
-        if value == {}:
+        if value in ({}, [{}]):
             continue  # an empty structure is indistinguishable from an absent one on the wire
         assert parsed.get(key) == value, f"{key}: sent {value!r}, parsed {parsed.get(key)!r}"
 
@@ -95,6 +105,10 @@ def test_output_round_trip(service: str, op_name: str) -> None:
     for name, member in shape.members.items():
         if member.serialization.get("location") == "statusCode":
             result[name] = 203
+        if member.serialization.get("name") == "Content-Length":
+            result.pop(name)  # the HTTP layer owns Content-Length
+    if service == "s3":
+        result.pop("EncodingType", None)  # would make botocore url-decode keys the example lacks
     if int(op.http.get("responseCode", 200)) == 204:
         pytest.skip("204 responses have no body")
     lb.answer(result)

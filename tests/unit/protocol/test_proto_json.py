@@ -8,7 +8,7 @@ import pytest
 from botocore.awsrequest import HeadersDict
 from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
-from conftest import Loopback
+from proto_rig import Loopback
 
 from nubis.server.errors import AwsError
 from nubis.server.messages import HttpRequest

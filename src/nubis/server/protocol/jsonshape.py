@@ -28,8 +28,11 @@ def wire_members(shape: Any) -> dict[str, tuple[str, Any]]:
     return table
 
 
+_JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+
+
 def _type_name(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), type(value).__name__)
+    return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
 # -- decoding (request) ------------------------------------------------------------------------------

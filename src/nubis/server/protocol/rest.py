@@ -59,7 +59,6 @@ class RestProtocol(ServiceProtocol):
 
     content_type = "application/octet-stream"
     header_timestamp = "rfc822"
-    query_timestamp = "iso8601"
 
     def __init__(self, model: ServiceModel) -> None:
         super().__init__(model)
@@ -67,7 +66,7 @@ class RestProtocol(ServiceProtocol):
         for name in model.operation_names:
             op = self.operation(name)
             routes.append(compile_route(name, op.http.get("method", "POST"), op.http.get("requestUri", "/"),
-                                        op.input_shape))
+                                        op.input_shape, bool(op.deprecated)))
         self.router = Router(routes)
         self._in_plans: dict[str, _InputPlan] = {}
         self._out_plans: dict[str, _OutputPlan] = {}
@@ -292,7 +291,9 @@ class RestProtocol(ServiceProtocol):
                 fields[key] = value
         return shape, headers, fields, rid
 
-    def _response_headers(self, headers: dict[str, tuple[str, str]], content_type: str, rid: str) -> list[tuple[str, str]]:
+    def _response_headers(
+        self, headers: dict[str, tuple[str, str]], content_type: str, rid: str
+    ) -> list[tuple[str, str]]:
         headers.setdefault("content-type", ("Content-Type", content_type))
         self._add_request_id(headers, rid)
         return list(headers.values())

@@ -4,9 +4,11 @@ Each `requestUri` template (`/2015-03-31/functions/{FunctionName}/invocations`,
 `/2018-10-31/layers?find=LayerVersion`, `/{Bucket}/{Key+}?uploads`) is compiled once into a regex
 over the raw, still percent-encoded path, so an encoded '/' inside a label cannot split it; labels
 are percent-decoded after matching. Candidates are bucketed by method and '/' count and ordered by
-specificity (literal segments, literal query keys, literal characters), so a request is matched
-against a handful of regexes. When several templates tie, the operation whose required query/header
-members are present wins (S3's PutObject vs UploadPart vs CopyObject share one template).
+specificity (literal segments, literal query keys, literal characters, non-greedy, non-deprecated),
+so a request is matched against a handful of regexes; a deprecated alias of an operation (S3's
+PutBucketLifecycle vs PutBucketLifecycleConfiguration) loses to the current one. When several
+templates still tie, the operation whose required query/header members are present wins (S3's
+PutObject vs UploadPart vs CopyObject share one template).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ class Route:
     regex: re.Pattern[str]
     labels: tuple[str, ...]  # label names in regex group order, without the greedy '+'
     query_literals: tuple[tuple[str, str | None], ...]
-    static_key: tuple[int, int, int, int]
+    static_key: tuple[int, int, int, int, int]
     slashes: int
     greedy: bool
     required_query: tuple[str, ...]
@@ -57,7 +59,9 @@ def query_literals(request_uri: str) -> tuple[tuple[str, str | None], ...]:
     return tuple(out)
 
 
-def compile_route(op_name: str, method: str, request_uri: str, input_shape: Any) -> Route:
+def compile_route(
+    op_name: str, method: str, request_uri: str, input_shape: Any, deprecated: bool = False
+) -> Route:
     path_tpl = request_uri.partition("?")[0]
     pattern: list[str] = []
     labels: list[str] = []
@@ -99,7 +103,7 @@ def compile_route(op_name: str, method: str, request_uri: str, input_shape: Any)
         regex=re.compile("".join(pattern), re.DOTALL),
         labels=tuple(labels),
         query_literals=literals,
-        static_key=(literal_segments, len(literals), literal_chars, 0 if greedy else 1),
+        static_key=(literal_segments, len(literals), literal_chars, int(not greedy), int(not deprecated)),
         slashes=path_tpl.count("/"),
         greedy=greedy,
         required_query=tuple(required_query),

@@ -165,7 +165,8 @@ def _check_list(shape: Any, value: list[Any], path: str, sensitive: bool, out: l
 def _check_map(shape: Any, value: dict[Any, Any], path: str, sensitive: bool, out: list[Violation]) -> None:
     key_shape, value_shape = shape.key, shape.value
     if _rules(key_shape) and not all(_scalar_ok(key_shape, k) for k in value):
-        out.append(Violation(path, value, f"Map keys must satisfy constraint: {_element_summary(key_shape)}", sensitive))
+        text = f"Map keys must satisfy constraint: {_element_summary(key_shape)}"
+        out.append(Violation(path, value, text, sensitive))
     if value_shape.type_name in ("structure", "list", "map"):
         for k, item in value.items():
             if item is not None:
@@ -175,7 +176,8 @@ def _check_map(shape: Any, value: dict[Any, Any], path: str, sensitive: bool, ou
                 else:
                     _check_value(value_shape, item, f"{path}.{k}", out)
     elif _rules(value_shape) and not all(_scalar_ok(value_shape, v) for v in value.values()):
-        out.append(Violation(path, value, f"Map value must satisfy constraint: {_element_summary(value_shape)}", sensitive))
+        text = f"Map value must satisfy constraint: {_element_summary(value_shape)}"
+        out.append(Violation(path, value, text, sensitive))
 
 
 # -- message text -------------------------------------------------------------------------------------
