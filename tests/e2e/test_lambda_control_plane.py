@@ -76,15 +76,15 @@ def test_update_code_and_configuration_with_waiters(lam):
     assert lam.invoke(FunctionName=name)["Payload"].read() == b'"v2"'
 
     resp = lam.update_function_configuration(FunctionName=name, MemorySize=512, Timeout=10,
-                                             Environment={"Variables": {"A": "1"}})
+                                             Environment={"Variables": {"AA": "1"}})
     assert resp["LastUpdateStatus"] == "InProgress"
     lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1})
     cfg = lam.get_function_configuration(FunctionName=name)
-    assert (cfg["MemorySize"], cfg["Timeout"], cfg["Environment"]) == (512, 10, {"Variables": {"A": "1"}})
+    assert (cfg["MemorySize"], cfg["Timeout"], cfg["Environment"]) == (512, 10, {"Variables": {"AA": "1"}})
     assert cfg["LastUpdateStatus"] == "Successful"
-    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"B": "2"}})
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"BB": "2"}})
     lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1})
-    assert lam.get_function_configuration(FunctionName=name)["Environment"] == {"Variables": {"B": "2"}}
+    assert lam.get_function_configuration(FunctionName=name)["Environment"] == {"Variables": {"BB": "2"}}
 
 
 def test_revision_id_precondition(lam):

@@ -157,7 +157,10 @@ class Engine:
             pool = self._pools[spec.key] = _Pool(spec)
         env = pool.take()
         if env is None:
+            # Shielded: a cancelled caller must not abort INIT half-way; the
+            # task finishes (and accounts for) the invocation on its own.
             task = asyncio.ensure_future(self._invoke_cold(pool, spec, inv, lease))
+            task.add_done_callback(_consume_exception)
             return await asyncio.shield(task)
         start = time.time()
         try:
@@ -169,8 +172,12 @@ class Engine:
         try:
             outcome = await fut
         except asyncio.CancelledError:
-            # The caller went away; the invocation runs on (as on Lambda).
-            fut.add_done_callback(functools.partial(self._finish_detached, pool, env, spec, inv, lease, start, None))
+            # The caller went away; the invocation runs on (as on Lambda) and
+            # is accounted for when it ends.
+            if fut.done() and not fut.cancelled():
+                self._finish(pool, env, spec, inv, lease, start, fut.result(), None)
+            else:
+                env.on_orphan = functools.partial(self._finish, pool, env, spec, inv, lease, start, cold=None)
             raise
         return self._finish(pool, env, spec, inv, lease, start, outcome, None)
 
@@ -232,7 +239,7 @@ class Engine:
             log.info(msg, *args)
 
     def _on_env_dead(self, env: Environment) -> None:
-        pool: _Pool | None = getattr(env, "pool", None)
+        pool: _Pool | None = env.pool  # type: ignore[assignment]
         if pool is not None:
             pool.envs.discard(env)
             try:
@@ -257,7 +264,7 @@ class Engine:
                 on_dead=self._on_env_dead,
                 on_reaped=self._on_env_reaped,
             )
-            env.pool = pool  # type: ignore[attr-defined]
+            env.pool = pool
             pool.envs.add(env)
             self._envs.add(env)
             init_epoch_ms = int(time.time() * 1000)
@@ -271,7 +278,7 @@ class Engine:
             self._release(lease)
             raise
         cold = _Cold(init_ms, init_outcome.events, init_epoch_ms)
-        if init_outcome.kind != "result":
+        if init_outcome.kind != "ready":
             return self._finish_init_failure(env, spec, inv, lease, init_outcome, cold)
         start = time.time()
         try:
@@ -282,16 +289,6 @@ class Engine:
             raise
         return self._finish(pool, env, spec, inv, lease, start, outcome, cold)
 
-    def _finish_detached(self, pool, env, spec, inv, lease, start, cold, fut: asyncio.Future) -> None:
-        if fut.cancelled():
-            env.kill()
-            self._release(lease)
-            return
-        try:
-            self._finish(pool, env, spec, inv, lease, start, fut.result(), cold)
-        except Exception:  # pragma: no cover
-            log.exception("finishing a detached invocation failed")
-
     def _finish(
         self,
         pool: _Pool,
@@ -301,7 +298,7 @@ class Engine:
         lease: Lease,
         start: float,
         outcome: Outcome,
-        cold: _Cold | None,
+        cold: _Cold | None = None,
     ) -> InvocationResult:
         rid = inv.request_id
         kind = outcome.kind
@@ -488,6 +485,11 @@ class Engine:
                     else:
                         env.kill()
                 pool.idle = keep
+
+
+def _consume_exception(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _error_type_of(payload: bytes) -> str | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import logging
 import os
 import secrets
 import struct
@@ -39,7 +40,9 @@ except ImportError:  # pragma: no cover
 
 
 HDR = struct.Struct("!IB")
-U32 = struct.Struct("!I")
+INV = struct.Struct("!qIIII")
+NONE_LEN = 0xFFFFFFFF
+NO_SENTINEL = 0x80  # runtime frame flag: output already drained, no sentinel follows
 
 FT_HELLO = ord("H")
 FT_INVOKE = ord("I")
@@ -48,10 +51,13 @@ FT_INIT_ERROR = ord("E")
 FT_RESULT = ord("r")
 FT_ERROR = ord("e")
 
+_FRAME_KINDS = {FT_RESULT: "result", FT_ERROR: "error", FT_READY: "ready", FT_INIT_ERROR: "init_error"}
+
 INIT_TOKEN = b"INIT"
 INIT_TIMEOUT_S = 10.0  # Lambda's INIT phase limit (on-demand)
 DRAIN_TIMEOUT_S = 0.5  # how long to wait for the log pipe to close after a kill
 EXIT_GRACE_S = 1.0  # control socket closed but process still there: wait this long, then kill
+MAX_PENDING_EVENTS = 10000  # output kept from an idle environment for its next invocation
 MAX_EVENT_BYTES = 256 * 1024 - 26  # CloudWatch's per-event limit (256 KB incl. 26 bytes overhead)
 
 # Variables the platform sets and the function's Environment cannot override.
@@ -216,6 +222,8 @@ class Environment:
         self.python = python
         self.on_dead = on_dead
         self.on_reaped = on_reaped
+        self.on_orphan: Callable[[Outcome], None] | None = None
+        self.pool: object | None = None  # owner's bookkeeping (the engine's pool)
         self.log_stream = new_log_stream_name(spec.version)
         self.state = "new"
         self.sandbox: Sandbox | None = None
@@ -243,6 +251,7 @@ class Environment:
         self._t_end = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._failing = False
+        self._fail_task: asyncio.Future | None = None
 
     # ------------------------------------------------------------------ properties
 
@@ -267,7 +276,7 @@ class Environment:
     async def start(self) -> tuple[Outcome, float]:
         """Launch the runtime and run INIT. Returns (outcome, init_ms).
 
-        outcome.kind is "result" when the environment is ready, else
+        outcome.kind is "ready" when the environment is ready, else
         "init_error" (body = the runtime's error JSON), "timeout" or "exit".
         """
         loop = asyncio.get_running_loop()
@@ -293,18 +302,13 @@ class Environment:
         self._ctl.write(HDR.pack(len(self._nonce) + 1, FT_HELLO) + self._nonce)
         fut = self._arm(INIT_TOKEN, INIT_TIMEOUT_S, t0)
         outcome: Outcome = await fut
-        init_ms = outcome.duration_ms
-        if outcome.kind == "result":
-            if outcome.body[:1] == bytes([FT_INIT_ERROR]):
-                outcome.kind = "init_error"
-                outcome.body = outcome.body[1:]
-                outcome.max_rss_kb = self.peak_rss_kb()
-                self.kill()
-            else:
-                outcome.body = b""
-                self.state = "ready"
-                outcome.max_rss_kb = self.peak_rss_kb()
-        return outcome, init_ms
+        if outcome.kind == "ready":
+            self.state = "ready"
+            outcome.max_rss_kb = self.peak_rss_kb()
+        elif outcome.kind == "init_error":
+            outcome.max_rss_kb = self.peak_rss_kb()
+            self.kill()
+        return outcome, outcome.duration_ms
 
     # ------------------------------------------------------------------ INVOKE (hot path)
 
@@ -313,17 +317,27 @@ class Environment:
         self.state = "busy"
         self.invocations += 1
         deadline_ms = int((time.time() + timeout_s) * 1000)
-        header: dict = {"id": inv.request_id, "deadline": deadline_ms, "arn": inv.invoked_arn}
-        if inv.client_context:
-            header["cc"] = inv.client_context
-        if inv.trace_id:
-            header["trace"] = inv.trace_id
-        hb = _dumps(header)
+        rid = inv.request_id.encode()
+        arn = inv.invoked_arn.encode()
+        cc = None if inv.client_context is None else inv.client_context.encode()
+        tr = None if inv.trace_id is None else inv.trace_id.encode()
         payload = inv.payload
-        fut = self._arm(inv.request_id.encode(), timeout_s, time.perf_counter())
-        self._ctl.write(  # type: ignore[union-attr]
-            HDR.pack(len(hb) + len(payload) + 5, FT_INVOKE) + U32.pack(len(hb)) + hb + payload
+        head = INV.pack(
+            deadline_ms,
+            len(rid),
+            len(arn),
+            NONE_LEN if cc is None else len(cc),
+            NONE_LEN if tr is None else len(tr),
         )
+        parts = [head, rid, arn]
+        if cc is not None:
+            parts.append(cc)
+        if tr is not None:
+            parts.append(tr)
+        parts.append(payload)
+        size = len(head) + len(rid) + len(arn) + len(cc or b"") + len(tr or b"") + len(payload)
+        fut = self._arm(rid, timeout_s, time.perf_counter())
+        self._ctl.write(HDR.pack(size + 1, FT_INVOKE) + b"".join(parts))  # type: ignore[union-attr]
         return fut
 
     def _arm(self, token: bytes, timeout_s: float, t0: float) -> asyncio.Future:
@@ -341,6 +355,15 @@ class Environment:
         if self._waiter is None or self._frame is not None:
             return  # unexpected frame; ignore
         self._t_end = time.perf_counter()
+        if ftype & NO_SENTINEL:
+            # The runtime saw the pipe empty after its last write: everything
+            # it printed has been read (and split) before this frame arrived.
+            ftype &= ~NO_SENTINEL
+            if self._log_buf and self._marker not in self._log_buf:
+                self._emit(self._log_buf, _now_ms())
+                self._log_buf.clear()
+            self._phase_events = self._events
+            self._events = []
         self._frame = (ftype, body)
         if self._phase_events is not None:
             self._complete()
@@ -361,19 +384,21 @@ class Environment:
             self._timer = None
         ftype, body = self._frame  # type: ignore[misc]
         duration_ms = (self._t_end - self._t0) * 1000.0
-        if ftype == FT_RESULT:
-            kind = "result"
-        elif ftype == FT_ERROR:
-            kind = "error"
-        elif ftype == FT_READY:
-            kind = "result"
-        elif ftype == FT_INIT_ERROR:
-            kind = "result"
-            body = bytes([FT_INIT_ERROR]) + body  # unwrapped by start()
-        else:  # pragma: no cover - protocol violation
-            kind = "error"
-        if waiter is not None and not waiter.done():
-            waiter.set_result(Outcome(kind, body, self._phase_events or [], duration_ms))
+        kind = _FRAME_KINDS.get(ftype, "error")
+        self._resolve(waiter, Outcome(kind, body, self._phase_events or [], duration_ms))
+
+    def _resolve(self, waiter: asyncio.Future | None, outcome: Outcome) -> None:
+        if waiter is None:
+            return
+        if not waiter.done():
+            waiter.set_result(outcome)
+        elif waiter.cancelled() and self.on_orphan is not None:
+            # The invoker was cancelled; the invocation ran on. Hand over its outcome.
+            cb, self.on_orphan = self.on_orphan, None
+            try:
+                cb(outcome)
+            except Exception:  # pragma: no cover
+                logging.getLogger("nubis.engine").exception("finishing an orphaned invocation failed")
 
     def finish_invocation(self) -> None:
         """The caller has consumed the outcome; the environment is idle again."""
@@ -423,6 +448,10 @@ class Environment:
         events = self._events
         for line in text.split("\n"):
             events.append((ts, line + "\n"))
+        if len(events) > MAX_PENDING_EVENTS and self._waiter is None:
+            # Output of an idle environment (background threads) that nobody
+            # collects: keep the newest part only.
+            del events[: len(events) - MAX_PENDING_EVENTS // 2]
 
     def _on_log_eof(self) -> None:
         if self._log_buf:
@@ -440,13 +469,13 @@ class Environment:
         self._failing = True
         self.peak_rss_kb()  # last look before the kill
         self.kill()
-        asyncio.ensure_future(self._fail("timeout", timeout_s * 1000.0))
+        self._fail_task = asyncio.ensure_future(self._fail("timeout", timeout_s * 1000.0))
 
     def _on_control_lost(self) -> None:
         self._control_lost = True
         if self._waiter is not None and not self._failing:
             self._failing = True
-            asyncio.ensure_future(self._fail("exit", None))
+            self._fail_task = asyncio.ensure_future(self._fail("exit", None))
         elif self.state == "ready":
             self.kill()
 
@@ -457,7 +486,7 @@ class Environment:
             self._exited.set_result(status)
         if self._waiter is not None and not self._failing:
             self._failing = True
-            asyncio.ensure_future(self._fail("exit", None))
+            self._fail_task = asyncio.ensure_future(self._fail("exit", None))
         self._die()
         if self.on_reaped is not None:
             self.on_reaped(self)
@@ -493,10 +522,9 @@ class Environment:
         if duration_ms is None:
             duration_ms = (t_detect - self._t0) * 1000.0
         self._die()
-        if waiter is not None and not waiter.done():
-            waiter.set_result(
-                Outcome(kind, b"", events, duration_ms, exit_status=status, max_rss_kb=self.max_rss_kb or None)
-            )
+        self._resolve(
+            waiter, Outcome(kind, b"", events, duration_ms, exit_status=status, max_rss_kb=self.max_rss_kb or None)
+        )
 
     # ------------------------------------------------------------------ teardown
 

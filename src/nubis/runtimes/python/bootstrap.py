@@ -12,35 +12,43 @@ followed by the body:
 
     engine -> runtime
       H  hello       body = nonce (ascii), sent once right after the start
-      I  invoke      body = !I header length, JSON header, event bytes
+      I  invoke      body = !qIIII (deadline epoch ms, lengths of request id,
+                     invoked ARN, client context, trace id; 0xFFFFFFFF = none),
+                     those strings (UTF-8), then the event bytes
     runtime -> engine
       R  ready       body = b"" (INIT finished)
       E  init error  body = error JSON (invoker receives it, requestId "")
       r  result      body = response bytes
       e  error       body = error JSON
+    A runtime frame type with bit 0x80 set means "no log sentinel follows".
 
 stdout and stderr share one pipe to the engine. At the end of every phase the
-runtime flushes them and writes ``\\0<nonce> <request-id|INIT>\\n`` to fd 1 so
-the engine knows it has seen all of that phase's output.
+runtime flushes them; if the pipe still holds unread bytes it writes
+``\\0<nonce> <request-id|INIT>\\n`` so the engine knows it has seen all of
+that phase's output. If the pipe is already empty (FIONREAD == 0) the engine
+has read everything before it can see the frame, so the sentinel is skipped
+(and the frame carries bit 0x80): one write and one engine wake-up less.
 
 The file is deliberately named ``bootstrap.py``: like RIC, stack frames whose
 file name contains ``/bootstrap.py`` are cut from the error's stackTrace.
 """
 
-import decimal
+import fcntl
 import importlib
 import json
 import logging
 import math
 import os
-import socket
 import struct
 import sys
+import termios
 import time
 import traceback
 
 _HDR = struct.Struct("!IB")
-_U32 = struct.Struct("!I")
+_INV = struct.Struct("!qIIII")
+_NONE = 0xFFFFFFFF
+NO_SENTINEL = 0x80
 
 ERROR_LOG_LINE_TERMINATE = "\r"
 ERROR_LOG_IDENT = "\u00a0"  # NO-BREAK SPACE U+00A0
@@ -210,8 +218,8 @@ def make_obj_from_dict(_class, _dict):
 
 # --------------------------------------------------------------------------- marshalling
 
-_DEC_MARK = "\x00nubis-decimal:"
-_DEC_MARK_JSON = json.dumps(_DEC_MARK)[:-1]  # '"\u0000nubis-decimal:' (no closing quote)
+_DEC_MARK = "\x00nubis-decimal-" + os.urandom(6).hex() + ":"
+_DEC_MARK_JSON = json.dumps(_DEC_MARK)[:-1]  # '"\u0000nubis-decimal-<random>:' (no closing quote)
 
 
 class _Encoder(json.JSONEncoder):
@@ -223,7 +231,9 @@ class _Encoder(json.JSONEncoder):
         self.saw_decimal = False
 
     def default(self, obj):
-        if isinstance(obj, decimal.Decimal):
+        # decimal is imported lazily: a Decimal can only exist if user code imported it.
+        decimal = sys.modules.get("decimal")
+        if decimal is not None and isinstance(obj, decimal.Decimal):
             if obj.is_nan():
                 return math.nan
             # Marked string, replaced by the raw number after encoding.
@@ -423,16 +433,20 @@ def _setup_logging():
 
 
 class Channel:
+    """Frames over the control socket, with plain os.read/os.write (importing
+    the socket module would cost the cold start ~2 ms)."""
+
     def __init__(self, fd):
         os.set_inheritable(fd, False)  # user subprocesses must not hold it
-        self.sock = socket.socket(fileno=fd)
-        self.sock.setblocking(True)
+        os.set_blocking(fd, True)
+        self.fd = fd
         self.buf = bytearray()
 
     def recv_frame(self):
         """Next (type, body) or None at EOF."""
         buf = self.buf
-        recv = self.sock.recv
+        read = os.read
+        fd = self.fd
         while True:
             if len(buf) >= 5:
                 n, ftype = _HDR.unpack_from(buf)
@@ -441,20 +455,28 @@ class Channel:
                     body = bytes(buf[5:end])
                     del buf[:end]
                     return ftype, body
-                chunk = recv(max(end - len(buf), 65536))
+                chunk = read(fd, max(end - len(buf), 65536))
             else:
-                chunk = recv(65536)
+                chunk = read(fd, 65536)
             if not chunk:
                 return None
             buf += chunk
 
     def send_frame(self, ftype, body=b""):
-        hdr = _HDR.pack(len(body) + 1, ftype)
-        if len(body) <= 65536:
-            self.sock.sendall(hdr + body)
+        data = _HDR.pack(len(body) + 1, ftype) + body if len(body) <= 65536 else None
+        if data is None:
+            self._send_all(_HDR.pack(len(body) + 1, ftype))
+            self._send_all(body)
         else:
-            self.sock.sendall(hdr)
-            self.sock.sendall(body)
+            self._send_all(data)
+
+    def _send_all(self, data):
+        fd = self.fd
+        n = os.write(fd, data)
+        if n < len(data):
+            view = memoryview(data)
+            while n < len(view):
+                n += os.write(fd, view[n:])
 
 
 FT_HELLO = ord("H")
@@ -475,10 +497,13 @@ _ENV_VERSION = None
 
 
 def _flush_std():
+    seen = []
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        if stream is None or stream in seen:
+            continue
+        seen.append(stream)
         try:
-            if stream is not None:
-                stream.flush()
+            stream.flush()
         except Exception:
             pass
 
@@ -493,10 +518,26 @@ def main():
     if first is None or first[0] != FT_HELLO:
         os._exit(0)
     sentinel_prefix = b"\0" + first[1] + b" "
+    # A private handle on the log pipe: user code may redirect fd 1.
+    log_fd = os.dup(1)
+    os.set_inheritable(log_fd, False)
+    nbuf = bytearray(4)
+    ioctl = fcntl.ioctl
+    FIONREAD = termios.FIONREAD
+    byteorder = sys.byteorder
 
-    def sentinel(token):
+    def end_phase(token):
+        """Flush output; returns the frame flag (0 or NO_SENTINEL)."""
         _flush_std()
-        os.write(1, sentinel_prefix + token + b"\n")
+        try:
+            ioctl(log_fd, FIONREAD, nbuf)
+            pending = int.from_bytes(nbuf, byteorder)
+        except OSError:
+            pending = 1
+        if pending == 0:
+            return NO_SENTINEL
+        os.write(log_fd, sentinel_prefix + token + b"\n")
+        return 0
 
     env = os.environ
     _ENV_LOG_GROUP = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
@@ -526,16 +567,16 @@ def main():
     if error_result is not None:
         logging.warning(UNHANDLED_EXCEPTION_WARNING)
         log_error(error_result)
-        sentinel(b"INIT")
-        chan.send_frame(FT_INIT_ERROR, to_json(error_result).encode("utf-8", "surrogatepass"))
+        flag = end_phase(b"INIT")
+        chan.send_frame(FT_INIT_ERROR | flag, to_json(error_result).encode("utf-8", "surrogatepass"))
         sys.exit(1)
 
-    sentinel(b"INIT")
-    chan.send_frame(FT_READY)
+    chan.send_frame(FT_READY | end_phase(b"INIT"))
 
     # ---- invocations, one at a time
     encoder = _make_encoder()
-    unpack_u32 = _U32.unpack_from
+    unpack = _INV.unpack_from
+    hsize = _INV.size
     loads = json.loads
     while True:
         frame = chan.recv_frame()
@@ -544,12 +585,22 @@ def main():
         ftype, body = frame
         if ftype != FT_INVOKE:
             continue
-        (hlen,) = unpack_u32(body)
-        header = loads(body[4 : 4 + hlen])
-        event_body = body[4 + hlen :]
-        invoke_id = header["id"]
+        deadline, n_id, n_arn, n_cc, n_trace = unpack(body)
+        p = hsize
+        invoke_id = body[p : p + n_id].decode()
+        p += n_id
+        invoked_arn = body[p : p + n_arn].decode()
+        p += n_arn
+        cc = None
+        if n_cc != _NONE:
+            cc = body[p : p + n_cc].decode()
+            p += n_cc
+        trace_id = None
+        if n_trace != _NONE:
+            trace_id = body[p : p + n_trace].decode()
+            p += n_trace
+        event_body = body[p:]
         _GLOBAL_AWS_REQUEST_ID = invoke_id
-        trace_id = header.get("trace")
         if trace_id is not None:
             env["_X_AMZN_TRACE_ID"] = trace_id
         elif "_X_AMZN_TRACE_ID" in env:
@@ -558,16 +609,9 @@ def main():
         error_result = None
         try:
             client_context = None
-            cc = header.get("cc")
             if cc:
                 client_context = _parse_json_header(cc, "Client Context")
-            cognito = None
-            ci = header.get("ci")
-            if ci:
-                cognito = _parse_json_header(ci, "Cognito Identity")
-            context = LambdaContext(
-                invoke_id, client_context, cognito, header["deadline"], header.get("arn"), header.get("tenant")
-            )
+            context = LambdaContext(invoke_id, client_context, None, deadline, invoked_arn, None)
             try:
                 event = loads(event_body)
             except Exception as e:
@@ -591,11 +635,10 @@ def main():
 
         if error_result is not None:
             log_error(error_result)
-            sentinel(invoke_id.encode())
-            chan.send_frame(FT_ERROR, to_json(error_result).encode("utf-8", "surrogatepass"))
+            flag = end_phase(invoke_id.encode())
+            chan.send_frame(FT_ERROR | flag, to_json(error_result).encode("utf-8", "surrogatepass"))
         else:
-            sentinel(invoke_id.encode())
-            chan.send_frame(FT_RESULT, result)
+            chan.send_frame(FT_RESULT | end_phase(invoke_id.encode()), result)
 
 
 def _parse_json_header(header, name):
