@@ -38,13 +38,14 @@ class NubisServer:
 
 def start_server(data_dir: Path, *extra: str, port: int = 0) -> NubisServer:
     log_path = data_dir.parent / f"{data_dir.name}-server.log"
+    offset = log_path.stat().st_size if log_path.exists() else 0  # a restart appends to the same log
     out = open(log_path, "ab")
     env = dict(os.environ, NUBIS_LOG_LEVEL="INFO", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "nubis", "server", "--port", str(port), "--data-dir",
                              str(data_dir), *extra], stdout=out, stderr=subprocess.STDOUT, env=env)
     deadline = time.time() + 30
     while time.time() < deadline:
-        text = log_path.read_text(errors="replace")
+        text = log_path.read_bytes()[offset:].decode(errors="replace")
         for line in text.splitlines()[::-1]:
             if "listening on http://" in line:
                 endpoint = line.split("listening on ")[1].strip()

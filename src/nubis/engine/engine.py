@@ -52,7 +52,7 @@ PYTHON_RUNTIMES = frozenset(f"python3.{m}" for m in range(9, 15))
 
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100  # 6291556, the runtime-side response cap
 
-LogSink = Callable[[str, str, "list[tuple[int, str]]"], None]
+LogSink = Callable[[FunctionSpec, str, "list[tuple[int, str]]"], None]  # (spec, stream, [(epoch_ms, line)])
 MeterSink = Callable[[InvocationResult, FunctionSpec, str], None]
 
 
@@ -461,7 +461,7 @@ class Engine:
 
     def _emit(self, spec: FunctionSpec, stream: str, events, result: InvocationResult, outcome: str) -> None:
         try:
-            self._log_sink(spec.log_group, stream, events)
+            self._log_sink(spec, stream, events)
         except Exception:
             log.exception("log sink failed")
         try:

@@ -27,8 +27,8 @@ class Recorder:
         self.logs: list[tuple[str, str, list[tuple[int, str]]]] = []
         self.meters: list[tuple[Any, FunctionSpec, str]] = []
 
-    def log_sink(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
-        self.logs.append((group, stream, list(events)))
+    def log_sink(self, spec: FunctionSpec, stream: str, events: list[tuple[int, str]]) -> None:
+        self.logs.append((spec.log_group, stream, list(events)))
 
     def meter_sink(self, result, spec, outcome) -> None:
         self.meters.append((result, spec, outcome))
