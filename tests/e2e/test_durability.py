@@ -102,8 +102,18 @@ def test_async_events_survive_kill_9(tmp_path):
 def test_function_processes_die_with_a_killed_server(tmp_path):
     srv = start_server(tmp_path / "data")
     lam = srv.client("lambda")
-    name = create_function(lam, "import os\ndef handler(event, context):\n    return os.getpid()\n")
+    code = "import os, time\ndef handler(event, context):\n    time.sleep(event.get('s', 0))\n    return os.getpid()\n"
+    name = create_function(lam, code, Timeout=60)
     pid = int(lam.invoke(FunctionName=name)["Payload"].read())
+    def invoke_busy() -> None:
+        try:
+            lam.invoke(FunctionName=name, Payload=b'{"s": 30}')
+        except Exception:  # the server is killed under it: that is the point
+            pass
+
+    busy = threading.Thread(target=invoke_busy, daemon=True)
+    busy.start()  # the warm environment is now busy in its handler for 30 s
+    time.sleep(1.0)
     os.kill(srv.proc.pid, signal.SIGKILL)
     srv.proc.wait()
 

@@ -508,10 +508,24 @@ def _flush_std():
             pass
 
 
+def _die_with_parent():
+    """A busy environment must not outlive a server killed with kill -9 (Linux: PR_SET_PDEATHSIG)."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the server died before the signal was armed
+        os._exit(0)
+
+
 def main():
     global _GLOBAL_AWS_REQUEST_ID, _ENV_LOG_GROUP, _ENV_LOG_STREAM, _ENV_FUNCTION_NAME
     global _ENV_MEMORY, _ENV_VERSION
 
+    _die_with_parent()
     fd = int(os.environ.pop("_NUBIS_CONTROL_FD"))
     chan = Channel(fd)
     first = chan.recv_frame()
