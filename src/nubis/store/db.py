@@ -11,6 +11,7 @@ import asyncio
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -78,7 +79,8 @@ WriteFn = Callable[[sqlite3.Connection], Any]
 class BackgroundWriter:
     """Runs write functions on a dedicated thread and connection, many per transaction."""
 
-    def __init__(self, path: Path, max_batch: int = 500) -> None:
+    def __init__(self, path: Path, max_batch: int = 500, linger_s: float = 0.005) -> None:
+        self._linger_s = linger_s
         self._queue: queue.SimpleQueue[tuple[WriteFn, Future] | None] = queue.SimpleQueue()
         self._conn = _connect(path)
         self._max_batch = max_batch
@@ -111,6 +113,8 @@ class BackgroundWriter:
             item = self._queue.get()
             if item is None:
                 return
+            if self._linger_s:
+                time.sleep(self._linger_s)  # group commit: gather what arrives meanwhile into one transaction
             batch = [item]
             stop = False
             while len(batch) < self._max_batch:
@@ -154,3 +158,31 @@ class BackgroundWriter:
                 fut.set_exception(exc)
             else:
                 fut.set_result(value)
+
+
+class BatchAppender:
+    """Collects rows from the hot path and writes each batch with one call on the writer thread.
+
+    Adding a row is a list append; the writer's linger gathers the rows of many invocations into
+    one transaction. `add` returns the future of the commit that will contain the row.
+    """
+
+    def __init__(self, writer: BackgroundWriter, apply: Callable[[sqlite3.Connection, list], None]) -> None:
+        self._writer = writer
+        self._apply = apply
+        self._rows: list = []
+        self._future: Future | None = None
+        self._lock = threading.Lock()
+
+    def add(self, row: Any) -> Future:
+        with self._lock:
+            self._rows.append(row)
+            if self._future is None:
+                self._future = self._writer.submit(self._flush)
+            return self._future
+
+    def _flush(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            rows, self._rows, self._future = self._rows, [], None
+        if rows:
+            self._apply(conn, rows)

@@ -10,7 +10,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from .db import BackgroundWriter, Database, Row
+from .db import BackgroundWriter, BatchAppender, Database, Row
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS log_groups (
@@ -43,10 +43,32 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _write_events(conn: sqlite3.Connection, batches: list) -> None:
+    """One transaction for many appends: groups and streams upserted once per batch, events in bulk."""
+    streams: dict[tuple, list[int]] = {}
+    rows = []
+    for account, region, group, stream, ingestion, events in batches:
+        times = [t for t, _ in events]
+        key = (account, region, group, stream)
+        span = streams.setdefault(key, [min(times), max(times), ingestion])
+        span[0], span[1], span[2] = min(span[0], min(times)), max(span[1], max(times)), max(span[2], ingestion)
+        rows += [(account, region, group, stream, t, ingestion, m) for t, m in events]
+    conn.executemany("INSERT OR IGNORE INTO log_groups VALUES (?,?,?,?,NULL)",
+                     {(a, r, g, span[2]) for (a, r, g, _), span in streams.items()})
+    conn.executemany(
+        "INSERT INTO log_streams VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET "
+        "first_event=min(coalesce(first_event, excluded.first_event), excluded.first_event), "
+        "last_event=max(coalesce(last_event, 0), excluded.last_event), last_ingestion=excluded.last_ingestion",
+        [(a, r, g, st, span[2], span[0], span[1], span[2]) for (a, r, g, st), span in streams.items()])
+    conn.executemany(
+        "INSERT INTO log_events (account, region, grp, stream, ts, ingestion, message) VALUES (?,?,?,?,?,?,?)", rows)
+
+
 class LogStore:
     def __init__(self, db: Database, writer: BackgroundWriter) -> None:
         self.db = db
         self.writer = writer
+        self._appender = BatchAppender(writer, _write_events)
         db.ensure_schema(SCHEMA)
 
     # -- writing
@@ -58,22 +80,7 @@ class LogStore:
         """
         if not events:
             return None
-        ingestion = _now_ms()
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR IGNORE INTO log_groups VALUES (?,?,?,?,NULL)",
-                         (account, region, group, ingestion))
-            first, last = min(t for t, _ in events), max(t for t, _ in events)
-            conn.execute(
-                "INSERT INTO log_streams VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET "
-                "first_event=min(coalesce(first_event, excluded.first_event), excluded.first_event), "
-                "last_event=max(coalesce(last_event, 0), excluded.last_event), last_ingestion=excluded.last_ingestion",
-                (account, region, group, stream, ingestion, first, last, ingestion))
-            conn.executemany(
-                "INSERT INTO log_events (account, region, grp, stream, ts, ingestion, message) VALUES (?,?,?,?,?,?,?)",
-                [(account, region, group, stream, t, ingestion, m) for t, m in events])
-
-        return self.writer.submit(write)
+        return self._appender.add((account, region, group, stream, _now_ms(), events))
 
     def create_group(self, account: str, region: str, group: str) -> bool:
         cur = self.db.execute("INSERT OR IGNORE INTO log_groups VALUES (?,?,?,?,NULL)",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from .db import BackgroundWriter, Database, Row
+from .db import BackgroundWriter, BatchAppender, Database, Row
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS invocations (
@@ -19,19 +19,19 @@ COLUMNS = ("request_id", "account", "region", "function", "version", "start", "d
            "memory_mb", "max_memory_mb", "init_ms", "cold", "outcome", "architecture")
 
 
+def _insert(conn: sqlite3.Connection, rows: list[tuple]) -> None:
+    conn.executemany(f"INSERT INTO invocations VALUES ({','.join('?' * len(COLUMNS))})", rows)
+
+
 class UsageStore:
     def __init__(self, db: Database, writer: BackgroundWriter) -> None:
         self.db = db
         self.writer = writer
+        self._appender = BatchAppender(writer, _insert)
         db.ensure_schema(SCHEMA)
 
     def record(self, values: dict) -> None:
-        row = tuple(values[c] for c in COLUMNS)
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(f"INSERT INTO invocations VALUES ({','.join('?' * len(COLUMNS))})", row)
-
-        self.writer.submit(write)
+        self._appender.add(tuple(values[c] for c in COLUMNS))
 
     def records(self, *, account: str | None = None, region: str | None = None, function: str | None = None,
                 since: float | None = None, until: float | None = None) -> list[Row]:

@@ -52,6 +52,7 @@ class Invoker:
         self.engine = engine
         self.queue = queue
         queue.deliver = self._deliver
+        self._specs: dict[tuple[str, str, int | None], FunctionSpec] = {}
 
     async def start(self) -> None:
         await self.queue.start()
@@ -60,6 +61,16 @@ class Invoker:
         await self.queue.stop()
 
     def spec(self, rec: FunctionRecord, endpoint: str) -> FunctionSpec:
+        """The engine's view of a function revision; built once per revision (the Invoke path is hot)."""
+        key = (rec.engine_key, endpoint, rec.reserved)
+        spec = self._specs.get(key)
+        if spec is None:
+            if len(self._specs) > 10_000:
+                self._specs.clear()
+            spec = self._specs[key] = self._build_spec(rec, endpoint)
+        return spec
+
+    def _build_spec(self, rec: FunctionRecord, endpoint: str) -> FunctionSpec:
         cfg = rec.config
         return FunctionSpec(
             key=rec.engine_key,
