@@ -200,8 +200,23 @@ def _unreachable(exc: BaseException) -> bool:
     return isinstance(exc, EndpointConnectionError)
 
 
+def one_line(text: str) -> str:
+    """Fold a multi-line message (botocore's ParamValidationError report, a server message with
+    newlines) into one line: parts joined by "; ", or by a space after a line ending in ":"."""
+    parts = [part.strip() for part in str(text).splitlines() if part.strip()]
+    line = ""
+    for part in parts:
+        line = part if not line else line + (" " if line.endswith(":") else "; ") + part
+    return line
+
+
 def format_error(exc: BaseException, endpoint: str) -> tuple[str, int] | None:
     """One line for stderr and an exit code for an error a user can act on; None if unexpected."""
+    result = _format_error(exc, endpoint)
+    return None if result is None else (one_line(result[0]), result[1])
+
+
+def _format_error(exc: BaseException, endpoint: str) -> tuple[str, int] | None:
     if isinstance(exc, CliError):
         return f"nubis: {exc.message}", exc.code
     if _unreachable(exc):
@@ -712,7 +727,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if result is None:
             if os.environ.get("NUBIS_DEBUG"):
                 raise
-            result = (f"nubis: unexpected error: {type(e).__name__}: {e} (NUBIS_DEBUG=1 shows a traceback)", 1)
+            result = (one_line(f"nubis: unexpected error: {type(e).__name__}: {e} (NUBIS_DEBUG=1 shows a traceback)"),
+                      1)
         print(result[0], file=sys.stderr)
         return result[1]
 

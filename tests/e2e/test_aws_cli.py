@@ -138,6 +138,8 @@ def test_function_lifecycle(aws):
 
     listed = aws("lambda", "list-functions")  # the CLI follows NextMarker itself
     assert name in [f["FunctionName"] for f in listed["Functions"]]
+    page = aws("lambda", "list-functions", "--max-items", "1")
+    assert len(page["Functions"]) == 1 and (page.get("NextToken") or len(listed["Functions"]) == 1)
 
     meta, body = invoke(aws, name, '{"n": 1}')
     assert meta["StatusCode"] == 200 and json.loads(body)["version"] == 1
@@ -178,6 +180,11 @@ def test_invoke_raw_payload_and_log_tail(aws, lam):
     assert f"\nEND RequestId: {rid}\n" in log
     report = [line for line in log.splitlines() if line.startswith("REPORT ")]
     assert len(report) == 1 and REPORT.match(report[0]) and REPORT.match(report[0]).group(1) == rid
+
+    event_file = aws.cwd / "event.json"
+    event_file.write_text('{"from": "file"}')
+    meta, body = invoke(aws, name, f"file://{event_file}")
+    assert meta["StatusCode"] == 200 and json.loads(body)["event"] == {"from": "file"}
 
 
 def test_invoke_function_error(aws, lam):

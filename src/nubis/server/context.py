@@ -46,4 +46,5 @@ class RequestContext:
     region: str
     service: str
     endpoint: str  # base URL clients reach this server at, e.g. http://127.0.0.1:8750
+    body_size: int = 0  # bytes of the request body, for services whose limits are on the whole request
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))

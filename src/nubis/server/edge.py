@@ -12,6 +12,7 @@ import orjson
 from ..services.base import Provider
 from .context import RequestContext, account_for, parse_scope, DEFAULT_REGION
 from .errors import AwsError
+from .http import MAX_BODY
 from .messages import HttpRequest, HttpResponse
 from .protocol import load_service
 from .routing import service_for
@@ -55,9 +56,13 @@ class Edge:
             region=scope.region if scope else DEFAULT_REGION,
             service=provider.service,
             endpoint=self.endpoint,
+            body_size=len(req.body),
         )
         op = None
         try:
+            if req.body_too_large:
+                raise AwsError("RequestEntityTooLargeException",
+                               f"Request must be smaller than {MAX_BODY} bytes (received {req.body_too_large})", 413)
             op, params = protocol.parse(req)
             violations = protocol.validate(op, params)
             if violations:

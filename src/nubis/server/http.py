@@ -129,9 +129,8 @@ class _Connection(asyncio.Protocol):
             headers=self.headers,
             body=b"".join(self.body) if not self.too_large else b"",
             remote=self.remote,
+            body_too_large=self._size if self.too_large else 0,
         )
-        if self.too_large:
-            req.headers["x-nubis-body-too-large"] = str(self._size)
         keep_alive = self.parser.should_keep_alive()
         if self.worker is None and self.queue.empty():
             # Fast path: no request in progress on this connection.

@@ -16,6 +16,7 @@ class HttpRequest:
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names; repeats joined by ", "
     body: bytes = b""
     remote: str = ""
+    body_too_large: int = 0  # bytes received when the body exceeded the server's cap (it was dropped)
 
     @property
     def decoded_path(self) -> str:

@@ -372,6 +372,7 @@ def test_shutdown_leaves_no_processes(run, make_engine, rec, code, tmp_path):
             await eng.invoke(spec, make_inv(spec))
         return r1, r_busy, took
 
+    before = _children()
     r1, r_busy, took = run(main())
     grandchild = int(marker.read_text())
     assert took < 3
@@ -380,19 +381,8 @@ def test_shutdown_leaves_no_processes(run, make_engine, rec, code, tmp_path):
     time.sleep(0.05)
     assert not pid_alive(_pid(r1))
     assert not pid_alive(grandchild)
-    # no child processes of ours at all
-    me = os.getpid()
-    children = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                stat = Path(f"/proc/{p}/stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == me:
-                children.append(p)
-    assert children == []
+    # no child processes of ours left, beyond those other tests in this session started before
+    assert _children() - before == set()
 
 
 def test_shutdown_waits_for_in_flight(run, make_engine, rec, code):
@@ -500,3 +490,17 @@ def test_background_output_goes_to_the_next_invocation(run, make_engine, rec, co
     assert "from the background\n" in rec.messages(1)
     assert "from the background" not in "".join(rec.messages(0))
     assert r.log_tail.index("START") < r.log_tail.index("from the background") < r.log_tail.index("END")
+
+
+def _children() -> set[str]:
+    """PIDs whose parent is this test process."""
+    me, out = os.getpid(), set()
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                stat = Path(f"/proc/{p}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+                out.add(p)
+    return out

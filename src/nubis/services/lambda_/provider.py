@@ -100,7 +100,7 @@ class LambdaProvider(Provider):
         return rec
 
     # -- code
-    def _code_from(self, code: dict | None, body_size: int = 0) -> CodePackage:
+    def _code_from(self, code: dict | None) -> CodePackage:
         code = code or {}
         if code.get("ZipFile") is not None:
             return accept_zip(code["ZipFile"], self.blobs)
@@ -162,6 +162,10 @@ class LambdaProvider(Provider):
 
     # -- operations: functions
     async def create_function(self, ctx: RequestContext, p: dict) -> dict:
+        if ctx.body_size > limits.CREATE_REQUEST_MAX:
+            raise AwsError("RequestEntityTooLargeException",
+                           f"Request must be smaller than {limits.CREATE_REQUEST_MAX} bytes for the CreateFunction "
+                           "operation", 413, Type="User")
         name = p["FunctionName"]
         ref = parse_function_name(name)
         if ref.qualifier or ref.name != name:

@@ -1,0 +1,434 @@
+"""The `nubis` command against a real server: deploy, invoke, ls, logs (incl. --follow), usage, rm,
+and how it reports errors. Each command runs as its own process, as a user would run it."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from nubis_testing import create_function, make_zip, unique
+
+DEADLINE_S = 60  # generous: the machine may be loaded; polls return as soon as the condition holds
+UNREACHABLE = "http://127.0.0.1:1"
+REPORT = re.compile(r"^REPORT RequestId: (\S+)\tDuration: \d+\.\d\d ms\tBilled Duration: (\d+) ms\t"
+                    r"Memory Size: (\d+) MB\tMax Memory Used: \d+ MB\t", re.M)
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+APP = """
+import os
+def handler(event, context):
+    print("handler saw", event)
+    if event.get("fail"):
+        raise ValueError(event["fail"])
+    return {"version": VERSION, "event": event, "key": os.environ.get("KEY"), "memory": context.memory_limit_in_mb}
+"""
+
+
+def app(version: int) -> str:
+    return f"VERSION = {version}\n" + APP
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without AWS / nubis settings that would change what the CLI does."""
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("AWS_") and k != "AWS_CA_BUNDLE") and not k.startswith("NUBIS_")}
+    env.update(extra)
+    return env
+
+
+def run(*args: str, endpoint: str | None, cwd: Path | None = None, input: str | None = None,
+        env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "nubis", *args] + (["--endpoint", endpoint] if endpoint else [])
+    return subprocess.run(argv, cwd=cwd, input=input if input is not None else "", capture_output=True, text=True,
+                          env=env or clean_env(), timeout=timeout)
+
+
+@pytest.fixture
+def nubis(server, tmp_path) -> Callable[..., subprocess.CompletedProcess]:
+    """`nubis(*args)` runs `python -m nubis ARGS --endpoint <server>` in a scratch folder."""
+    def call(*args: str, ok: bool = True, **kwargs) -> subprocess.CompletedProcess:
+        kwargs.setdefault("cwd", tmp_path)
+        proc = run(*args, endpoint=kwargs.pop("endpoint", server.endpoint), **kwargs)
+        if ok:
+            assert proc.returncode == 0, f"nubis {' '.join(args)} -> {proc.returncode}\n{proc.stdout}{proc.stderr}"
+            assert proc.stderr == "" or "Traceback" not in proc.stderr
+        return proc
+    return call
+
+
+def poll(what: str, probe: Callable[[], object], deadline_s: float = DEADLINE_S, interval: float = 0.2):
+    deadline = time.monotonic() + deadline_s
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def sha256_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def folder(root: Path, version: int, name: str = "fn") -> Path:
+    path = root / name
+    path.mkdir(exist_ok=True)
+    (path / "app.py").write_text(app(version))
+    (path / "__pycache__").mkdir(exist_ok=True)
+    (path / "__pycache__" / "junk.pyc").write_bytes(os.urandom(16))  # must not be deployed
+    return path
+
+
+def one_error_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- deploy
+
+
+def test_deploy_folder_creates_then_updates(nubis, lam, tmp_path):
+    name = unique("cli")
+    src = folder(tmp_path, 1)
+    proc = nubis("deploy", str(src), "--name", name)
+    assert proc.stdout.splitlines()[0] == f"created function {name}"
+    assert f"arn      arn:aws:lambda:us-east-1:000000000000:function:{name}" in proc.stdout
+    assert "memory   128 MB  timeout 3 s" in proc.stdout and re.search(r"^  state +Active$", proc.stdout, re.M)
+    cfg = lam.get_function_configuration(FunctionName=name)
+    assert (cfg["Runtime"], cfg["Handler"], cfg["MemorySize"], cfg["Timeout"]) == ("python3.12", "app.handler", 128, 3)
+    assert cfg["Role"] == "arn:aws:iam::000000000000:role/nubis-default"
+    assert cfg["State"] == "Active" and cfg["LastUpdateStatus"] == "Successful"
+    first_sha = cfg["CodeSha256"]
+    assert json.loads(nubis("invoke", name).stdout) == {"version": 1, "event": {}, "key": None, "memory": "128"}
+
+    src = folder(tmp_path, 2)
+    proc = nubis("deploy", str(src), "--name", name, "--memory", "256", "--env", "KEY=V", "OTHER=x=y")
+    assert proc.stdout.splitlines()[0] == f"updated function {name}"
+    assert "memory   256 MB  timeout 3 s" in proc.stdout
+    cfg = lam.get_function_configuration(FunctionName=name)
+    assert cfg["MemorySize"] == 256 and cfg["Timeout"] == 3 and cfg["LastUpdateStatus"] == "Successful"
+    assert cfg["Environment"] == {"Variables": {"KEY": "V", "OTHER": "x=y"}}
+    assert cfg["CodeSha256"] != first_sha
+    out = json.loads(nubis("invoke", name, "--payload", '{"n": 2}').stdout)
+    assert out == {"version": 2, "event": {"n": 2}, "key": "V", "memory": "256"}
+
+    # same folder again: a reproducible zip (same CodeSha256, __pycache__ left out); settings not
+    # given stay as they are
+    (src / "__pycache__" / "junk.pyc").write_bytes(os.urandom(16))
+    again = json.loads(nubis("deploy", str(src), "--name", name, "--json").stdout)
+    assert again["CodeSha256"] == cfg["CodeSha256"] and again["MemorySize"] == 256
+    assert again["Environment"] == {"Variables": {"KEY": "V", "OTHER": "x=y"}}
+    assert again["FunctionName"] == name and "ResponseMetadata" not in again
+
+
+def test_deploy_zip_and_single_file(nubis, lam, tmp_path):
+    name = unique("cli")
+    zipped = tmp_path / "pkg.zip"
+    zipped.write_bytes(make_zip({"main.py": app(7), "lib/data.txt": "x"}))
+    cfg = json.loads(nubis("deploy", str(zipped), "--name", name, "--handler", "main.handler",
+                           "--timeout", "10", "--memory", "512", "--json").stdout)
+    assert cfg["CodeSha256"] == sha256_b64(zipped.read_bytes())  # a .zip is uploaded as is
+    assert (cfg["Handler"], cfg["Timeout"], cfg["MemorySize"], cfg["State"]) == ("main.handler", 10, 512, "Active")
+    assert json.loads(nubis("invoke", name).stdout)["version"] == 7
+
+    single = unique("cli")
+    source = tmp_path / "single.py"
+    source.write_text(app(8))
+    nubis("deploy", str(source), "--name", single, "--handler", "single.handler")
+    assert json.loads(nubis("invoke", single).stdout)["version"] == 8
+
+
+def test_deploy_errors(nubis, tmp_path):
+    proc = nubis("deploy", str(tmp_path / "missing"), "--name", unique("cli"), ok=False)
+    assert proc.returncode == 2 and one_error_line(proc.stderr).startswith("nubis: no such file or folder:")
+    # out of range for the API: one line, no traceback
+    proc = nubis("deploy", str(folder(tmp_path, 1)), "--name", unique("cli"), "--memory", "64", ok=False)
+    assert proc.returncode == 2 and "MemorySize" in one_error_line(proc.stderr)
+    # AWS's env key pattern [a-zA-Z]([a-zA-Z0-9_])+ wants two characters at least
+    proc = nubis("deploy", str(folder(tmp_path, 1)), "--name", unique("cli"), "--env", "K=V", ok=False)
+    assert proc.returncode == 1
+    assert one_error_line(proc.stderr).startswith("nubis: ValidationException: 1 validation error detected")
+
+
+# --------------------------------------------------------------------------- invoke
+
+
+def test_invoke_payload_forms_and_log(nubis, lam, tmp_path):
+    name = create_function(lam, app(1))
+    proc = nubis("invoke", name, "--payload", '{"name": "Ada"}')
+    assert proc.stdout == json.dumps({"version": 1, "event": {"name": "Ada"}, "key": None, "memory": "128"},
+                                     indent=2) + "\n"
+    assert proc.stderr == ""
+
+    (tmp_path / "event.json").write_text('{"from": "file"}')
+    assert json.loads(nubis("invoke", name, "--payload", "@event.json").stdout)["event"] == {"from": "file"}
+    assert json.loads(nubis("invoke", name, "--payload", "-", input='{"from": "stdin"}').stdout)["event"] == {
+        "from": "stdin"}
+
+    proc = nubis("invoke", name, "--payload", '{"n": 3}', "--log")
+    assert json.loads(proc.stdout)["event"] == {"n": 3}
+    log = proc.stderr
+    rid = re.match(rf"^START RequestId: ({UUID}) Version: \$LATEST$", log, re.M).group(1)
+    assert "handler saw {'n': 3}\n" in log and f"END RequestId: {rid}\n" in log
+    m = REPORT.search(log)
+    assert m and m.group(1) == rid and m.group(3) == "128"
+
+    doc = json.loads(nubis("invoke", name, "--payload", '{"n": 4}', "--log", "--json").stdout)
+    assert doc["StatusCode"] == 200 and doc["ExecutedVersion"] == "$LATEST" and doc["FunctionError"] is None
+    assert doc["Payload"]["event"] == {"n": 4} and "handler saw {'n': 4}" in doc["LogResult"]
+
+    proc = nubis("invoke", name, "--payload", "{not json", ok=False)
+    assert proc.returncode == 2
+    assert one_error_line(proc.stderr).startswith("nubis: payload from --payload is not valid JSON")
+    proc = nubis("invoke", name, "--payload", "@no-such-file.json", ok=False)
+    assert proc.returncode == 2 and one_error_line(proc.stderr).startswith("nubis: cannot read payload file")
+
+
+def test_invoke_function_error(nubis, lam):
+    name = create_function(lam, app(1))
+    proc = nubis("invoke", name, "--payload", '{"fail": "boom"}', ok=False)
+    assert proc.returncode == 1
+    err = json.loads(proc.stdout)
+    assert err["errorType"] == "ValueError" and err["errorMessage"] == "boom" and err["stackTrace"]
+    assert one_error_line(proc.stderr) == "function error: ValueError: boom"
+
+    proc = nubis("invoke", name, "--payload", '{"fail": "boom"}', "--log", ok=False)
+    assert proc.returncode == 1 and proc.stderr.splitlines()[-1] == "function error: ValueError: boom"
+    assert "[ERROR] ValueError: boom" in proc.stderr and "\nREPORT RequestId: " in proc.stderr
+
+    proc = nubis("invoke", name, "--payload", '{"fail": "boom"}', "--json", ok=False)
+    assert proc.returncode == 1 and json.loads(proc.stdout)["FunctionError"] == "Unhandled"
+
+
+def test_invoke_async(nubis, lam):
+    name = create_function(lam, app(1))
+    proc = nubis("invoke", name, "--async", "--payload", '{"async": true}')
+    m = re.fullmatch(rf"queued \(202\) request id ({UUID})\n", proc.stdout)
+    assert m, proc.stdout
+    rid = m.group(1)
+
+    def ran():
+        text = nubis("logs", name).stdout
+        return f"END RequestId: {rid}\n" in text and text
+
+    text = poll("the async event to run", ran, interval=0.3)
+    assert f"START RequestId: {rid} Version: $LATEST\nhandler saw {{'async': True}}\n" in text
+
+    doc = json.loads(nubis("invoke", name, "--async", "--json").stdout)
+    assert doc["StatusCode"] == 202 and re.fullmatch(UUID, doc["RequestId"])
+
+
+# --------------------------------------------------------------------------- ls, logs, rm
+
+
+def test_ls_table_and_json(server, nubis, lam):
+    name = create_function(lam, app(1), MemorySize=384, Timeout=12)
+    lines = nubis("ls").stdout.splitlines()
+    assert re.fullmatch(r"NAME +RUNTIME +MEMORY \(MB\) +TIMEOUT \(S\) +LAST MODIFIED \(UTC\) +STATE", lines[0])
+    row = [line for line in lines[1:] if line.split()[0] == name]
+    assert len(row) == 1
+    assert re.fullmatch(rf"{name} +python3\.12 +384 +12 +\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d +Active", row[0]), row
+    # columns line up under their headers
+    assert lines[0].index("STATE") == row[0].index("Active")
+    assert lines[0].index("RUNTIME") == row[0].index("python3.12")
+
+    doc = json.loads(nubis("ls", "--json").stdout)
+    assert list(doc) == ["Functions"]
+    mine = [f for f in doc["Functions"] if f["FunctionName"] == name]
+    assert len(mine) == 1 and mine[0]["MemorySize"] == 384 and mine[0]["Timeout"] == 12
+    # global options before the command, endpoint from the environment
+    proc = run("--json", "ls", endpoint=None, env=clean_env(NUBIS_ENDPOINT=server.endpoint))
+    assert proc.returncode == 0 and json.loads(proc.stdout) == doc
+
+
+def test_ls_json_lists_every_page(server, tmp_path):
+    """More functions than one ListFunctions page (50) in an account of their own."""
+    account = "666666666666"
+    lam = server.client("lambda", account=account)
+    names = sorted(create_function(lam, app(1), wait=False) for _ in range(55))
+    proc = run("ls", "--json", endpoint=server.endpoint,
+               env=clean_env(AWS_ACCESS_KEY_ID=account, AWS_SECRET_ACCESS_KEY="x"))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(f["FunctionName"] for f in json.loads(proc.stdout)["Functions"]) == names
+    table = run("ls", endpoint=server.endpoint, env=clean_env(AWS_ACCESS_KEY_ID=account, AWS_SECRET_ACCESS_KEY="x"))
+    assert sorted(line.split()[0] for line in table.stdout.splitlines()[1:]) == names
+
+
+def test_logs(nubis, lam):
+    name = create_function(lam, app(1))
+    never = unique("never")
+    proc = nubis("logs", never)  # no log group yet: said on stderr, exit 0
+    assert proc.stdout == "" and "no logs for" in one_error_line(proc.stderr)
+
+    rids = []
+    for i in range(2):
+        log = nubis("invoke", name, "--payload", json.dumps({"i": i}), "--log").stderr
+        rids.append(re.search(rf"START RequestId: ({UUID})", log).group(1))
+
+    def complete():
+        text = nubis("logs", name).stdout
+        return f"REPORT RequestId: {rids[-1]}\t" in text and text
+
+    text = poll("both invocations in `nubis logs`", complete)
+    lines = text.splitlines()
+    assert lines[0].startswith("INIT_START Runtime Version: python:")
+    for i, rid in enumerate(rids):
+        start = lines.index(f"START RequestId: {rid} Version: $LATEST")
+        assert lines[start + 1] == f"handler saw {{'i': {i}}}"
+        assert lines[start + 2] == f"END RequestId: {rid}"
+        assert REPORT.match(lines[start + 3]).group(1) == rid
+    assert lines.index(f"START RequestId: {rids[0]} Version: $LATEST") < lines.index(
+        f"START RequestId: {rids[1]} Version: $LATEST")
+
+    doc = json.loads(nubis("logs", name, "--json").stdout)
+    assert doc["logGroupName"] == f"/aws/lambda/{name}"
+    assert [e["message"].rstrip("\n") for e in doc["events"]] == lines
+    assert nubis("logs", name, "--since", "1h").stdout == text
+    assert nubis("logs", name, "--since", "2999-01-01").stdout == ""
+
+
+def test_logs_follow(server, nubis, lam, tmp_path):
+    name = create_function(lam, app(1))
+    nubis("invoke", name, "--payload", '{"first": 1}')
+    out_path = tmp_path / "follow.out"
+    with open(out_path, "w") as out, open(tmp_path / "follow.err", "w") as err:
+        # SIGINT's default action restored: a shell may start us with it ignored, and Python then keeps it so
+        proc = subprocess.Popen([sys.executable, "-m", "nubis", "logs", name, "--follow", "--endpoint", server.endpoint],
+                                stdout=out, stderr=err, env=clean_env(PYTHONUNBUFFERED="1"),
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        poll("the existing events", lambda: "handler saw {'first': 1}" in out_path.read_text())
+        marker = unique("follow")
+        rid = re.search(rf"START RequestId: ({UUID})",
+                        nubis("invoke", name, "--payload", json.dumps({"marker": marker}), "--log").stderr).group(1)
+        poll("the new invocation in --follow", lambda: f"REPORT RequestId: {rid}\t" in out_path.read_text())
+        text = out_path.read_text()
+        assert f"handler saw {{'marker': '{marker}'}}\n" in text
+        assert text.count("handler saw {'first': 1}") == 1  # each event printed once
+        assert text.count(f"START RequestId: {rid} ") == 1
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+    assert code == 0
+    assert "Traceback" not in (tmp_path / "follow.err").read_text()
+
+
+def test_rm(nubis, lam):
+    name = create_function(lam, app(1))
+    proc = nubis("rm", name, "--yes")
+    assert proc.stdout == f"deleted function {name}\n"
+    assert name not in [line.split()[0] for line in nubis("ls").stdout.splitlines()[1:]]
+    assert name not in [f["FunctionName"] for f in json.loads(nubis("ls", "--json").stdout)["Functions"]]
+    proc = nubis("invoke", name, ok=False)
+    assert proc.returncode == 1 and "ResourceNotFoundException" in one_error_line(proc.stderr)
+
+    # stdin is not a terminal: no question asked
+    other = create_function(lam, app(1))
+    assert nubis("rm", other, input="").stdout == f"deleted function {other}\n"
+    proc = nubis("rm", other, "--yes", ok=False)
+    assert proc.returncode == 1
+    assert one_error_line(proc.stderr) == (
+        f"nubis: ResourceNotFoundException: Function not found: arn:aws:lambda:us-east-1:000000000000:function:{other}"
+        " (see `nubis ls`)")
+
+
+# --------------------------------------------------------------------------- usage
+
+
+def test_usage(nubis, lam):
+    name = unique("cli")
+    memory = 256
+    create_function(lam, app(1), name=name, MemorySize=memory)
+    billed = []
+    for i in range(3):
+        doc = json.loads(nubis("invoke", name, "--payload", json.dumps({"i": i}), "--log", "--json").stdout)
+        m = REPORT.search(doc["LogResult"])
+        assert m and int(m.group(3)) == memory
+        billed.append(int(m.group(2)))
+    proc = nubis("invoke", name, "--payload", '{"fail": "x"}', "--log", "--json", ok=False)
+    assert proc.returncode == 1
+    billed.append(int(REPORT.search(json.loads(proc.stdout)["LogResult"]).group(2)))
+    expected_gbs = sum(memory / 1024 * ms / 1000 for ms in billed)
+
+    def recorded():
+        doc = json.loads(nubis("usage", "--json", "--function", name).stdout)
+        return doc["totals"]["requests"] == len(billed) and doc
+
+    doc = poll("the usage records", recorded)
+    [row] = doc["functions"]
+    assert row["function"] == name and row["requests"] == 4
+    assert row["billed_ms"] == sum(billed)
+    assert row["gb_seconds"] == pytest.approx(expected_gbs, rel=1e-9, abs=1e-12)
+    assert row["cold_starts"] == 1 and row["outcomes"] == {"success": 3, "error": 1}
+    pricing = doc["pricing"]
+    assert row["request_cost"] == pytest.approx(4 * pricing["request_price_per_million"] / 1e6)
+    assert row["compute_cost"] == pytest.approx(expected_gbs * pricing["gb_second_price"])
+    assert doc["totals"]["gb_seconds"] == pytest.approx(expected_gbs)
+    assert doc["totals"]["net_cost"] == 0  # well inside the free tier
+
+    everything = json.loads(nubis("usage", "--json").stdout)
+    assert [f for f in everything["functions"] if f["function"] == name] == [row]
+    assert everything["totals"]["requests"] >= 4
+
+    text = nubis("usage", "--function", name).stdout
+    assert re.search(rf"^{name} +4 +[\d.]+ +1 +\$[\d.]+$", text, re.M), text
+    assert re.search(r"^  requests +4$", text, re.M) and "net cost" in text and "Prices: $0.20 per 1M requests" in text
+
+    future = json.loads(nubis("usage", "--json", "--function", name, "--since", "2999-01-01").stdout)
+    assert future["totals"]["requests"] == 0 and future["functions"] == []
+
+
+# --------------------------------------------------------------------------- errors and help
+
+
+def test_unknown_function(nubis):
+    missing = unique("missing")
+    proc = nubis("invoke", missing, ok=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert one_error_line(proc.stderr) == (
+        f"nubis: ResourceNotFoundException: Function not found: "
+        f"arn:aws:lambda:us-east-1:000000000000:function:{missing}:$LATEST (see `nubis ls`)")
+
+
+@pytest.mark.parametrize("argv", [["ls"], ["invoke", "f"], ["logs", "f"], ["usage"], ["rm", "f", "--yes"],
+                                  ["deploy", ".", "--name", "f"]])
+def test_unreachable_server(argv, tmp_path):
+    (tmp_path / "app.py").write_text(app(1))
+    proc = run(*argv, endpoint=UNREACHABLE, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert one_error_line(proc.stderr) == (
+        f"nubis: cannot reach the server at {UNREACHABLE} — start it with `nubis server` or pass --endpoint")
+    proc = run(*argv, endpoint=None, cwd=tmp_path, env=clean_env(NUBIS_ENDPOINT="127.0.0.1:1"))
+    assert proc.returncode == 2 and "cannot reach the server at http://127.0.0.1:1 " in one_error_line(proc.stderr)
+
+
+def test_help():
+    proc = run("--help", endpoint=None)
+    assert proc.returncode == 0 and proc.stderr == ""
+    for command in ("server", "deploy", "invoke", "ls", "logs", "rm", "usage"):
+        assert re.search(rf"^    {command} ", proc.stdout, re.M), command
+    proc = run("deploy", "--help", endpoint=None)
+    assert proc.returncode == 0 and proc.stderr == ""
+    for option in ("--name", "--runtime", "--handler", "--memory", "--timeout", "--env", "--role", "--endpoint"):
+        assert option in proc.stdout
+    for command in ("invoke", "ls", "logs", "rm", "usage", "server"):
+        assert run(command, "--help", endpoint=None).returncode == 0
+    proc = run(endpoint=None)  # no command: usage on stderr, exit 2
+    assert proc.returncode == 2 and "usage: nubis" in proc.stderr
