@@ -41,6 +41,17 @@ def check_json(payload: bytes) -> None:
             "Object or token 'null', 'true' or 'false')", 400, Type="User") from None
 
 
+def event_payload(payload: bytes, async_limit: int | None) -> bytes:
+    """The event as the function will see it: size-checked for async use, `{}` when empty, valid JSON."""
+    if async_limit is not None and len(payload) > async_limit:
+        raise AwsError("RequestEntityTooLargeException",
+                       f"{len(payload)} byte payload is too large for the Event invocation type (limit "
+                       f"{async_limit} bytes)", 413, Type="User")
+    payload = payload.strip() or b"{}"
+    check_json(payload)
+    return payload
+
+
 def throttled(reason: str) -> AwsError:
     return AwsError("TooManyRequestsException", "Rate Exceeded.", 429, Type="User",
                     Reason=THROTTLE_REASONS.get(reason, reason))
@@ -107,17 +118,11 @@ class Invoker:
         rec, ref = self.provider.resolve(ctx, p["FunctionName"], p.get("Qualifier"), invoke=True)
         kind = p.get("InvocationType") or "RequestResponse"
         payload: bytes = p.get("Payload") or b""
-        if kind == "Event":
-            if len(payload) > limits.ASYNC_PAYLOAD_MAX:
-                raise AwsError("RequestEntityTooLargeException",
-                               f"{len(payload)} byte payload is too large for the Event invocation type (limit "
-                               f"{limits.ASYNC_PAYLOAD_MAX} bytes)", 413, Type="User")
-        elif len(payload) > limits.SYNC_PAYLOAD_MAX:
+        if kind != "Event" and len(payload) > limits.SYNC_PAYLOAD_MAX:
             raise AwsError("RequestEntityTooLargeException",
                            f"Request must be smaller than {limits.SYNC_PAYLOAD_MAX} bytes for the InvokeFunction "
                            "operation", 413, Type="User")
-        payload = payload.strip() or b"{}"
-        check_json(payload)
+        payload = event_payload(payload, limits.ASYNC_PAYLOAD_MAX if kind == "Event" else None)
         self._ready(rec)
         if kind == "DryRun":
             return {"StatusCode": 204, "__request_id__": ctx.request_id}
@@ -155,12 +160,7 @@ class Invoker:
         payload = p.get("InvokeArgs") or b""
         if hasattr(payload, "read"):
             payload = payload.read()
-        if len(payload) > 262_144:
-            raise AwsError("RequestEntityTooLargeException",
-                           f"{len(payload)} byte payload is too large for the Event invocation type (limit 262144 "
-                           "bytes)", 413, Type="User")
-        payload = payload.strip() or b"{}"
-        check_json(payload)
+        payload = event_payload(payload, limits.INVOKE_ASYNC_PAYLOAD_MAX)
         self._ready(rec)
         await self._enqueue(ctx, rec, payload, None)
         return {"Status": 202, "__request_id__": ctx.request_id}

@@ -36,32 +36,26 @@ def runtime_enum_error(value: Any) -> AwsError:
                     f"[{', '.join(limits.SUPPORTED_RUNTIMES)}] or be a valid ARN")
 
 
-def check_memory(memory: int | None) -> None:
-    if memory is None:
+def _bounded(value: int | None, member: str, low: int, high: int) -> None:
+    if value is None:
         return
-    if memory < limits.MEMORY_MIN:
-        raise _validation(memory, "memorySize", f"Member must have value greater than or equal to {limits.MEMORY_MIN}")
-    if memory > limits.MEMORY_MAX:
-        raise _validation(memory, "memorySize", f"Member must have value less than or equal to {limits.MEMORY_MAX}")
+    if value < low:
+        raise _validation(value, member, f"Member must have value greater than or equal to {low}")
+    if value > high:
+        raise _validation(value, member, f"Member must have value less than or equal to {high}")
+
+
+def check_memory(memory: int | None) -> None:
+    _bounded(memory, "memorySize", limits.MEMORY_MIN, limits.MEMORY_MAX)
 
 
 def check_timeout(timeout: int | None) -> None:
-    if timeout is None:
-        return
-    if timeout < limits.TIMEOUT_MIN:
-        raise _validation(timeout, "timeout", f"Member must have value greater than or equal to {limits.TIMEOUT_MIN}")
-    if timeout > limits.TIMEOUT_MAX:
-        raise _validation(timeout, "timeout", f"Member must have value less than or equal to {limits.TIMEOUT_MAX}")
+    _bounded(timeout, "timeout", limits.TIMEOUT_MIN, limits.TIMEOUT_MAX)
 
 
 def check_ephemeral(storage: dict | None) -> None:
-    if storage is None:
-        return
-    size = storage.get("Size")
-    if size is None or not limits.EPHEMERAL_MIN <= size <= limits.EPHEMERAL_MAX:
-        bound = ("greater than or equal to 512" if (size or 0) < limits.EPHEMERAL_MIN
-                 else "less than or equal to 10240")
-        raise _validation(size, "ephemeralStorage.size", f"Member must have value {bound}")
+    if storage is not None:
+        _bounded(storage.get("Size"), "ephemeralStorage.size", limits.EPHEMERAL_MIN, limits.EPHEMERAL_MAX)
 
 
 def check_environment(env: dict | None) -> None:
