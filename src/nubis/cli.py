@@ -263,6 +263,15 @@ def fmt_lambda_time(text: str | None) -> str | None:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _pricing_source(pricing: dict[str, Any]) -> str:
+    """Where the prices shown come from: AWS's defaults, or the server's pricing.toml."""
+    from nubis.billing import Pricing
+
+    if all(pricing.get(k) == v for k, v in Pricing().to_dict().items()):
+        return "AWS us-east-1 defaults; change them in the server's <data-dir>/pricing.toml"
+    return "set in the server's <data-dir>/pricing.toml; AWS us-east-1 defaults otherwise"
+
+
 def render_usage(doc: dict[str, Any]) -> str:
     """People's view of a `billing.summarize` document: per-function table, totals with the free
     tier applied, a months table when there is more than one month, and the prices in use."""
@@ -298,7 +307,7 @@ def render_usage(doc: dict[str, Any]) -> str:
             "the totals only.",
             f"Prices: {out.fmt_price(p['request_price_per_million'])} per 1M requests, "
             f"{out.fmt_price(p['gb_second_price'])} per GB-s x86_64, {out.fmt_price(p['gb_second_price_arm64'])} "
-            "per GB-s arm64 (AWS us-east-1 defaults; change them in the server's <data-dir>/pricing.toml).",
+            f"per GB-s arm64 ({_pricing_source(p)}).",
         ]
     return "\n".join(lines)
 
@@ -469,13 +478,14 @@ def _write_payload(body: bytes) -> None:
 
 
 def function_error_line(body: bytes, function_error: str) -> str:
-    """`function error: <errorType>: <errorMessage>` from an error payload (any shape)."""
+    """`function error: <errorType>: <errorMessage>` from an error payload (any shape), on one line
+    (a multi-line errorMessage is folded; the payload on stdout keeps it whole)."""
     try:
         data = json.loads(body)
     except ValueError:
         data = None
     if isinstance(data, dict) and ("errorType" in data or "errorMessage" in data):
-        return f"function error: {data.get('errorType', function_error)}: {data.get('errorMessage', '')}"
+        return one_line(f"function error: {data.get('errorType', function_error)}: {data.get('errorMessage', '')}")
     return f"function error: {function_error}"
 
 

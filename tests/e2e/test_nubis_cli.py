@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from nubis_testing import create_function, make_zip, unique
+from nubis_testing import create_function, make_zip, start_server, stop_server, unique
 
 DEADLINE_S = 60  # generous: the machine may be loaded; polls return as soon as the condition holds
 UNREACHABLE = "http://127.0.0.1:1"
@@ -211,6 +211,10 @@ def test_invoke_function_error(nubis, lam):
     proc = nubis("invoke", name, "--payload", '{"fail": "boom"}', "--json", ok=False)
     assert proc.returncode == 1 and json.loads(proc.stdout)["FunctionError"] == "Unhandled"
 
+    proc = nubis("invoke", name, "--payload", '{"fail": "first line\\nsecond line"}', ok=False)
+    assert proc.returncode == 1 and json.loads(proc.stdout)["errorMessage"] == "first line\nsecond line"
+    assert one_error_line(proc.stderr) == "function error: ValueError: first line; second line"
+
 
 def test_invoke_async(nubis, lam):
     name = create_function(lam, app(1))
@@ -300,24 +304,28 @@ def test_logs(nubis, lam):
 
 
 def test_logs_follow(server, nubis, lam, tmp_path):
-    name = create_function(lam, app(1))
-    nubis("invoke", name, "--payload", '{"first": 1}')
-    out_path = tmp_path / "follow.out"
-    with open(out_path, "w") as out, open(tmp_path / "follow.err", "w") as err:
+    name = create_function(lam, app(1))  # never run: no log group yet, --follow waits for the first events
+    out_path, err_path = tmp_path / "follow.out", tmp_path / "follow.err"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
         # SIGINT's default action restored: a shell may start us with it ignored, and Python then keeps it so
-        proc = subprocess.Popen([sys.executable, "-m", "nubis", "logs", name, "--follow", "--endpoint", server.endpoint],
-                                stdout=out, stderr=err, env=clean_env(PYTHONUNBUFFERED="1"),
+        argv = [sys.executable, "-m", "nubis", "logs", name, "--follow", "--endpoint", server.endpoint]
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=clean_env(PYTHONUNBUFFERED="1"),
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        poll("the existing events", lambda: "handler saw {'first': 1}" in out_path.read_text())
-        marker = unique("follow")
-        rid = re.search(rf"START RequestId: ({UUID})",
-                        nubis("invoke", name, "--payload", json.dumps({"marker": marker}), "--log").stderr).group(1)
-        poll("the new invocation in --follow", lambda: f"REPORT RequestId: {rid}\t" in out_path.read_text())
-        text = out_path.read_text()
-        assert f"handler saw {{'marker': '{marker}'}}\n" in text
-        assert text.count("handler saw {'first': 1}") == 1  # each event printed once
-        assert text.count(f"START RequestId: {rid} ") == 1
+        rids = []
+        for i in range(2):
+            marker = unique("follow")
+            log = nubis("invoke", name, "--payload", json.dumps({"marker": marker}), "--log").stderr
+            rid = re.search(rf"START RequestId: ({UUID})", log).group(1)
+            rids.append(rid)
+            poll(f"invocation {i + 1} in --follow", lambda: f"REPORT RequestId: {rid}\t" in out_path.read_text())
+            assert f"handler saw {{'marker': '{marker}'}}\n" in out_path.read_text()
+        assert proc.poll() is None  # still following
+        lines = out_path.read_text().splitlines()
+        for rid in rids:  # each event printed once, in order
+            assert lines.count(f"START RequestId: {rid} Version: $LATEST") == 1
+            assert lines.count(f"END RequestId: {rid}") == 1
+        assert lines.index(f"END RequestId: {rids[0]}") < lines.index(f"START RequestId: {rids[1]} Version: $LATEST")
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         try:
@@ -327,7 +335,7 @@ def test_logs_follow(server, nubis, lam, tmp_path):
             proc.wait()
             raise
     assert code == 0
-    assert "Traceback" not in (tmp_path / "follow.err").read_text()
+    assert "Traceback" not in err_path.read_text()
 
 
 def test_rm(nubis, lam):
@@ -393,6 +401,56 @@ def test_usage(nubis, lam):
 
     future = json.loads(nubis("usage", "--json", "--function", name, "--since", "2999-01-01").stdout)
     assert future["totals"]["requests"] == 0 and future["functions"] == []
+
+
+@pytest.mark.xfail(reason="server/app.py meter_sink records every invocation as x86_64", strict=False)
+def test_usage_bills_arm64_at_the_arm64_price(nubis, tmp_path):
+    name = unique("arm")
+    cfg = json.loads(nubis("deploy", str(folder(tmp_path, 1)), "--name", name, "--architecture", "arm64",
+                           "--json").stdout)
+    assert cfg["Architectures"] == ["arm64"]
+    nubis("invoke", name)
+
+    def recorded():
+        doc = json.loads(nubis("usage", "--json", "--function", name).stdout)
+        return doc["totals"]["requests"] == 1 and doc
+
+    totals = poll("the usage record", recorded)["totals"]
+    assert totals["gb_seconds_x86_64"] == 0 and totals["gb_seconds_arm64"] == pytest.approx(totals["gb_seconds"])
+
+
+def test_usage_prices_from_pricing_toml(tmp_path):
+    """A server of its own, so its pricing.toml changes nothing for the other tests."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "pricing.toml").write_text("request_price_per_million = 1.0\nfree_requests_per_month = 0\n")
+    srv = start_server(data)
+    try:
+        (tmp_path / "fn").mkdir()
+        (tmp_path / "fn" / "app.py").write_text(app(1))
+        assert run("deploy", str(tmp_path / "fn"), "--name", "priced", endpoint=srv.endpoint).returncode == 0
+        for _ in range(2):
+            assert run("invoke", "priced", endpoint=srv.endpoint).returncode == 0
+
+        def recorded():
+            doc = json.loads(run("usage", "--json", endpoint=srv.endpoint).stdout)
+            return doc["totals"]["requests"] == 2 and doc
+
+        doc = poll("the usage records", recorded)
+        assert doc["pricing"]["request_price_per_million"] == 1.0 and doc["pricing"]["free_requests_per_month"] == 0
+        assert doc["totals"]["request_cost"] == pytest.approx(2e-6)
+        assert doc["totals"]["free_requests"] == 0 and doc["totals"]["net_cost"] > 0
+        text = run("usage", endpoint=srv.endpoint).stdout
+        assert "Prices: $1.00 per 1M requests" in text and "set in the server's <data-dir>/pricing.toml" in text
+        assert "0 requests and 400,000 GB-s per calendar month" in text
+
+        (data / "pricing.toml").write_text("bogus = 1\n")  # read on every request: no restart needed
+        proc = run("usage", endpoint=srv.endpoint)
+        assert proc.returncode == 1 and proc.stdout == ""
+        line = one_error_line(proc.stderr)
+        assert line.startswith("nubis: ValidationException: ") and "unknown key 'bogus'" in line
+    finally:
+        stop_server(srv)
 
 
 # --------------------------------------------------------------------------- errors and help
