@@ -602,8 +602,15 @@ def cmd_rm(args: argparse.Namespace) -> int:
     return 0
 
 
+def caller_account() -> str:
+    """The account nubis will see: a 12-digit access key id is the account, anything else 000000000000."""
+    key = os.environ.get("AWS_ACCESS_KEY_ID", "")
+    return key if len(key) == 12 and key.isdigit() else "000000000000"
+
+
 def cmd_usage(args: argparse.Namespace) -> int:
-    params: dict[str, str] = {}
+    # Same scope as `nubis ls`: the caller's account and region.
+    params: dict[str, str] = {"account": caller_account(), "region": args.region}
     if args.function:
         params["function"] = args.function
     if args.since is not None:

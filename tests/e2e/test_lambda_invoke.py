@@ -203,7 +203,7 @@ def test_async_event_runs_in_the_background(lam, logs):
     resp = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"n": 42}')
     assert resp["StatusCode"] == 202
     rid = resp["ResponseMetadata"]["RequestId"]
-    deadline = time.time() + 30
+    deadline = time.time() + 90
     while time.time() < deadline:
         try:
             events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]

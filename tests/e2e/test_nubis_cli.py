@@ -403,7 +403,6 @@ def test_usage(nubis, lam):
     assert future["totals"]["requests"] == 0 and future["functions"] == []
 
 
-@pytest.mark.xfail(reason="server/app.py meter_sink records every invocation as x86_64", strict=False)
 def test_usage_bills_arm64_at_the_arm64_price(nubis, tmp_path):
     name = unique("arm")
     cfg = json.loads(nubis("deploy", str(folder(tmp_path, 1)), "--name", name, "--architecture", "arm64",

@@ -53,7 +53,7 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
                       "start": result.start_time, "duration_ms": result.duration_ms, "billed_ms": result.billed_ms,
                       "memory_mb": result.memory_mb, "max_memory_mb": result.max_memory_mb,
                       "init_ms": result.init_ms, "cold": int(result.cold), "outcome": outcome,
-                      "architecture": "x86_64"})
+                      "architecture": spec.architecture})
 
     engine = Engine(log_sink=log_sink, meter_sink=meter_sink, account_concurrency=account_concurrency,
                     keep_alive_s=keep_alive_s)

@@ -106,6 +106,7 @@ class Invoker:
             },
             reserved_concurrency=rec.reserved,
             scope=self.provider.scope(rec.account, rec.region),
+            architecture=(cfg.get("Architectures") or ["x86_64"])[0],
         )
 
     def _ready(self, rec: FunctionRecord) -> None:
