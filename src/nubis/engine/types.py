@@ -23,6 +23,7 @@ class FunctionSpec:
     extra_env: dict[str, str]  # platform-provided: AWS_ENDPOINT_URL, credentials, ...
     reserved_concurrency: int | None = None
     scope: str = ""  # concurrency scope, e.g. f"{account}/{region}"
+    architecture: str = "x86_64"  # billed per architecture
 
     # dicts are not hashable; identity is the key.
     def __hash__(self) -> int:
