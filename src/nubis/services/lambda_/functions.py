@@ -18,8 +18,12 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS lambda_functions (
   account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
   config BLOB NOT NULL, code_digest TEXT NOT NULL, tags BLOB NOT NULL, reserved INTEGER,
-  created REAL NOT NULL,
+  created REAL NOT NULL, last_version INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (account, region, name, version));
+CREATE TABLE IF NOT EXISTS lambda_aliases (
+  account TEXT NOT NULL, region TEXT NOT NULL, function TEXT NOT NULL, name TEXT NOT NULL,
+  config BLOB NOT NULL,
+  PRIMARY KEY (account, region, function, name));
 """
 
 Key = tuple[str, str, str]  # account, region, name
@@ -36,6 +40,20 @@ def new_revision() -> str:
 
 
 @dataclass
+class Revision:
+    """One runnable snapshot: $LATEST or a published version (immutable once published)."""
+
+    version: str
+    config: dict
+    code_digest: str
+
+    @property
+    def engine_key(self) -> str:
+        """Changes whenever code or configuration changes, so warm pools never serve stale code."""
+        return f"{self.config['FunctionArn']}:{self.version}:{self.config['RevisionId']}"
+
+
+@dataclass
 class FunctionRecord:
     account: str
     region: str
@@ -46,6 +64,9 @@ class FunctionRecord:
     reserved: int | None = None
     created: float = field(default_factory=time.time)
     version: str = "$LATEST"
+    last_version: int = 0  # published version numbers are never reused
+    versions: dict[str, Revision] = field(default_factory=dict)
+    aliases: dict[str, dict] = field(default_factory=dict)  # name -> AliasConfiguration
 
     @property
     def key(self) -> Key:
@@ -60,9 +81,15 @@ class FunctionRecord:
         return self.config.get("State", "Active")
 
     @property
+    def latest(self) -> Revision:
+        return Revision("$LATEST", self.config, self.code_digest)
+
+    @property
     def engine_key(self) -> str:
-        """Changes whenever code or configuration changes, so warm pools never serve stale code."""
-        return f"{self.arn}:{self.version}:{self.config['RevisionId']}"
+        return self.latest.engine_key
+
+    def revision(self, version: str) -> Revision | None:
+        return self.latest if version == "$LATEST" else self.versions.get(version)
 
 
 class FunctionRepository:
@@ -70,10 +97,19 @@ class FunctionRepository:
         self.db = db
         db.ensure_schema(SCHEMA)
         self._by_key: dict[Key, FunctionRecord] = {}
-        for row in db.query("SELECT * FROM lambda_functions WHERE version='$LATEST'"):
-            rec = FunctionRecord(row["account"], row["region"], row["name"], orjson.loads(row["config"]),
-                                 row["code_digest"], orjson.loads(row["tags"]), row["reserved"], row["created"])
-            self._by_key[rec.key] = rec
+        for row in db.query("SELECT * FROM lambda_functions ORDER BY version='$LATEST' DESC"):
+            key = (row["account"], row["region"], row["name"])
+            if row["version"] == "$LATEST":
+                self._by_key[key] = FunctionRecord(
+                    *key, orjson.loads(row["config"]), row["code_digest"], orjson.loads(row["tags"]),
+                    row["reserved"], row["created"], last_version=row["last_version"])
+            elif key in self._by_key:
+                self._by_key[key].versions[row["version"]] = Revision(
+                    row["version"], orjson.loads(row["config"]), row["code_digest"])
+        for row in db.query("SELECT * FROM lambda_aliases"):
+            rec = self._by_key.get((row["account"], row["region"], row["function"]))
+            if rec is not None:
+                rec.aliases[row["name"]] = orjson.loads(row["config"])
 
     def get(self, account: str, region: str, name: str) -> FunctionRecord | None:
         return self._by_key.get((account, region, name))
@@ -87,15 +123,44 @@ class FunctionRepository:
 
     def save(self, rec: FunctionRecord) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO lambda_functions VALUES (?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO lambda_functions VALUES (?,?,?,?,?,?,?,?,?,?)",
             (rec.account, rec.region, rec.name, rec.version, orjson.dumps(rec.config), rec.code_digest,
-             orjson.dumps(rec.tags), rec.reserved, rec.created))
+             orjson.dumps(rec.tags), rec.reserved, rec.created, rec.last_version))
         self._by_key[rec.key] = rec
 
+    def save_version(self, rec: FunctionRecord, rev: Revision) -> None:
+        """Publish: the version row and the $LATEST row's counter in one transaction."""
+        with self.db.transaction() as conn:
+            conn.execute("INSERT INTO lambda_functions VALUES (?,?,?,?,?,?,?,?,?,?)",
+                         (rec.account, rec.region, rec.name, rev.version, orjson.dumps(rev.config), rev.code_digest,
+                          b"{}", None, time.time(), 0))
+            conn.execute("UPDATE lambda_functions SET last_version=? WHERE account=? AND region=? AND name=? "
+                         "AND version='$LATEST'", (rec.last_version, rec.account, rec.region, rec.name))
+        rec.versions[rev.version] = rev
+
+    def delete_version(self, rec: FunctionRecord, version: str) -> None:
+        self.db.execute("DELETE FROM lambda_functions WHERE account=? AND region=? AND name=? AND version=?",
+                        (rec.account, rec.region, rec.name, version))
+        rec.versions.pop(version, None)
+
+    def save_alias(self, rec: FunctionRecord, alias: dict) -> None:
+        self.db.execute("INSERT OR REPLACE INTO lambda_aliases VALUES (?,?,?,?,?)",
+                        (rec.account, rec.region, rec.name, alias["Name"], orjson.dumps(alias)))
+        rec.aliases[alias["Name"]] = alias
+
+    def delete_alias(self, rec: FunctionRecord, name: str) -> None:
+        self.db.execute("DELETE FROM lambda_aliases WHERE account=? AND region=? AND function=? AND name=?",
+                        (rec.account, rec.region, rec.name, name))
+        rec.aliases.pop(name, None)
+
     def delete(self, rec: FunctionRecord) -> None:
-        self.db.execute("DELETE FROM lambda_functions WHERE account=? AND region=? AND name=?",
-                        (rec.account, rec.region, rec.name))
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM lambda_functions WHERE account=? AND region=? AND name=?",
+                         (rec.account, rec.region, rec.name))
+            conn.execute("DELETE FROM lambda_aliases WHERE account=? AND region=? AND function=?",
+                         (rec.account, rec.region, rec.name))
         self._by_key.pop(rec.key, None)
 
     def code_in_use(self, digest: str) -> bool:
-        return any(r.code_digest == digest for r in self._by_key.values())
+        return any(r.code_digest == digest or any(v.code_digest == digest for v in r.versions.values())
+                   for r in self._by_key.values())

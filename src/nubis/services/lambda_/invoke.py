@@ -15,7 +15,8 @@ from ...events.async_invoke import AsyncInvokeQueue
 from ...server.context import RequestContext
 from ...server.errors import AwsError
 from . import limits
-from .functions import FunctionRecord
+from .aliases import pick_version
+from .functions import FunctionRecord, Revision
 
 if TYPE_CHECKING:
     from .provider import LambdaProvider
@@ -71,26 +72,26 @@ class Invoker:
     async def stop(self) -> None:
         await self.queue.stop()
 
-    def spec(self, rec: FunctionRecord, endpoint: str) -> FunctionSpec:
+    def spec(self, rec: FunctionRecord, rev: Revision, endpoint: str) -> FunctionSpec:
         """The engine's view of a function revision; built once per revision (the Invoke path is hot)."""
-        key = (rec.engine_key, endpoint, rec.reserved)
+        key = (rev.engine_key, endpoint, rec.reserved)
         spec = self._specs.get(key)
         if spec is None:
             if len(self._specs) > 10_000:
                 self._specs.clear()
-            spec = self._specs[key] = self._build_spec(rec, endpoint)
+            spec = self._specs[key] = self._build_spec(rec, rev, endpoint)
         return spec
 
-    def _build_spec(self, rec: FunctionRecord, endpoint: str) -> FunctionSpec:
-        cfg = rec.config
+    def _build_spec(self, rec: FunctionRecord, rev: Revision, endpoint: str) -> FunctionSpec:
+        cfg = rev.config
         return FunctionSpec(
-            key=rec.engine_key,
+            key=rev.engine_key,
             function_name=rec.name,
             function_arn=rec.arn,
-            version=rec.version,
+            version=rev.version,
             runtime=cfg["Runtime"],
             handler=cfg["Handler"],
-            code_dir=str(self.provider.code_dir(rec)),
+            code_dir=str(self.provider.code_dir(rev)),
             memory_mb=cfg["MemorySize"],
             timeout_s=cfg["Timeout"],
             environment=dict((cfg.get("Environment") or {}).get("Variables") or {}),
@@ -116,7 +117,7 @@ class Invoker:
                            f"following state: {rec.state}", 409, Type="User")
 
     async def invoke(self, ctx: RequestContext, p: dict) -> dict:
-        rec, ref = self.provider.resolve(ctx, p["FunctionName"], p.get("Qualifier"), invoke=True)
+        rec, rev, qualifier = self.provider.target(ctx, p["FunctionName"], p.get("Qualifier"), invoke=True)
         kind = p.get("InvocationType") or "RequestResponse"
         payload: bytes = p.get("Payload") or b""
         if kind != "Event" and len(payload) > limits.SYNC_PAYLOAD_MAX:
@@ -128,13 +129,13 @@ class Invoker:
         if kind == "DryRun":
             return {"StatusCode": 204, "__request_id__": ctx.request_id}
         if kind == "Event":
-            return await self._enqueue(ctx, rec, payload, ref.qualifier)
+            return await self._enqueue(ctx, rec, payload, qualifier)
         client_context = _client_context(p.get("ClientContext"))
         inv = Invocation(request_id=ctx.request_id, payload=payload,
-                         invoked_arn=p["FunctionName"] if p["FunctionName"].startswith("arn:") else rec.arn,
+                         invoked_arn=f"{rec.arn}:{qualifier}" if qualifier else rec.arn,
                          client_context=client_context)
         try:
-            result = await self.engine.invoke(self.spec(rec, ctx.endpoint), inv)
+            result = await self.engine.invoke(self.spec(rec, rev, ctx.endpoint), inv)
         except Throttled as exc:
             raise throttled(exc.reason) from None
         return self._response(result, p.get("LogType") == "Tail")
@@ -157,7 +158,7 @@ class Invoker:
 
     async def invoke_async(self, ctx: RequestContext, p: dict) -> dict:
         """The deprecated InvokeAsync: same queue as InvocationType=Event, 256 KB limit."""
-        rec, ref = self.provider.resolve(ctx, p["FunctionName"], invoke=True)
+        rec, _ = self.provider.resolve(ctx, p["FunctionName"], invoke=True)
         payload = p.get("InvokeArgs") or b""
         if hasattr(payload, "read"):
             payload = payload.read()
@@ -181,10 +182,17 @@ class Invoker:
             return "done"
         if rec.state != "Active":
             return "throttled"
+        qualifier = event.get("qualifier")
+        rev = rec.revision(qualifier or "$LATEST")
+        if rev is None and qualifier in rec.aliases:
+            rev = rec.revision(pick_version(rec.aliases[qualifier]))
+        if rev is None:
+            log.warning("dropping async event %s: %s:%s no longer exists", event["request_id"], rec.name, qualifier)
+            return "done"
         inv = Invocation(request_id=event["request_id"], payload=base64.b64decode(event["payload"]),
-                         invoked_arn=rec.arn)
+                         invoked_arn=f"{rec.arn}:{qualifier}" if qualifier else rec.arn)
         try:
-            result = await self.engine.invoke(self.spec(rec, event["endpoint"]), inv)
+            result = await self.engine.invoke(self.spec(rec, rev, event["endpoint"]), inv)
         except Throttled:
             return "throttled"
         if result.function_error:

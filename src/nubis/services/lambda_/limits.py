@@ -17,7 +17,9 @@ TOTAL_CODE_SIZE = 80_530_636_800
 EPHEMERAL_MIN, EPHEMERAL_MAX = 512, 10240
 
 PYTHON_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
-SUPPORTED_RUNTIMES = PYTHON_RUNTIMES
+NODE_RUNTIMES = ("nodejs22.x", "nodejs20.x", "nodejs18.x")  # served by the host's node (docs/runtimes.md)
+PROVIDED_RUNTIMES = ("provided.al2023", "provided.al2", "provided")  # the package's own bootstrap
+SUPPORTED_RUNTIMES = PYTHON_RUNTIMES + NODE_RUNTIMES + PROVIDED_RUNTIMES
 DEPRECATED_RUNTIMES = ("python2.7", "python3.6", "python3.7", "python3.8", "nodejs", "nodejs4.3", "nodejs6.10",
                        "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x", "nodejs16.x", "dotnetcore1.0",
                        "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6", "ruby2.5", "ruby2.7",

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import logging
@@ -21,21 +20,22 @@ from ..base import Provider, RawRoute
 from . import configuration as conf
 from . import limits, validation
 from .code import CodePackage, accept_zip, extract
-from .functions import FunctionRecord, FunctionRepository
+from .aliases import AliasOps, pick_version
+from .functions import FunctionRecord, FunctionRepository, Revision
 from .invoke import Invoker
 from .names import FunctionRef, function_arn, parse_function_name
+from .versions import VersionOps, paginate
 
 log = logging.getLogger("nubis.lambda")
 
 CODE_URL_TTL_S = 600
-PAGE_MAX = 50
 
 
 def not_found(arn: str) -> AwsError:
     return AwsError("ResourceNotFoundException", f"Function not found: {arn}", 404, Type="User")
 
 
-class LambdaProvider(Provider):
+class LambdaProvider(VersionOps, AliasOps, Provider):
     service = "lambda"
 
     def __init__(self, db: Database, blobs: BlobStore, engine: Engine, invoker_queue: Any, data_dir: Path,
@@ -78,15 +78,25 @@ class LambdaProvider(Provider):
     # -- lookup helpers
     def resolve(self, ctx: RequestContext, name: str, qualifier: str | None = None, *,
                 invoke: bool = False) -> tuple[FunctionRecord, FunctionRef]:
+        """The function named in `{FunctionName}` (404 if it does not exist in the caller's account/region)."""
         ref = parse_function_name(name, qualifier)
-        account = ctx.account
-        rec = self.functions.get(account, ctx.region, ref.name)
-        arn = function_arn(ctx.region, account, ref.name, ref.qualifier or ("$LATEST" if invoke else None))
-        if rec is None or (ref.account and ref.account != account):
-            raise not_found(arn)
-        if ref.qualifier not in (None, "$LATEST"):
-            raise not_found(arn)  # versions and aliases arrive with the next issue
+        rec = self.functions.get(ctx.account, ctx.region, ref.name)
+        if rec is None or (ref.account and ref.account != ctx.account):
+            raise not_found(function_arn(ctx.region, ctx.account, ref.name,
+                                         ref.qualifier or ("$LATEST" if invoke else None)))
         return rec, ref
+
+    def target(self, ctx: RequestContext, name: str, qualifier: str | None = None, *,
+               invoke: bool = False) -> tuple[FunctionRecord, Revision, str | None]:
+        """Function, the revision a qualifier selects ($LATEST, a version, or an alias's weighted pick), qualifier."""
+        rec, ref = self.resolve(ctx, name, qualifier, invoke=invoke)
+        q = ref.qualifier
+        rev = rec.revision(q or "$LATEST")
+        if rev is None and q in rec.aliases:
+            rev = rec.revision(pick_version(rec.aliases[q]))
+        if rev is None:
+            raise not_found(function_arn(ctx.region, ctx.account, rec.name, q))
+        return rec, rev, q
 
     def _unqualified(self, ctx: RequestContext, name: str) -> FunctionRecord:
         ref = parse_function_name(name)
@@ -113,8 +123,8 @@ class LambdaProvider(Provider):
                            "nubis does not run container images; deploy a zip package instead.")
         raise AwsError("InvalidParameterValueException", "Please provide a source for function code.")
 
-    def _prepare(self, rec: FunctionRecord) -> None:
-        """Extract and compile the code off the event loop, then mark the function ready."""
+    def _prepare(self, rec: FunctionRecord, publish: bool = False) -> None:
+        """Extract and compile the code off the event loop, then mark the function ready (and publish)."""
         async def run() -> None:
             try:
                 await asyncio.to_thread(extract, self.blobs, rec.code_digest, self.code_root)
@@ -124,18 +134,20 @@ class LambdaProvider(Provider):
                 rec.config = conf.mark_failed(rec.config, f"nubis could not prepare the code: {exc}")
             if self.functions.get(*rec.key) is rec:
                 self.functions.save(rec)
+                if publish and rec.state == "Active":
+                    await self.publish_version(_system_context(rec), {"FunctionName": rec.name})
 
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def code_dir(self, rec: FunctionRecord) -> Path:
-        return self.code_root / rec.code_digest
+    def code_dir(self, rev: Revision) -> Path:
+        return self.code_root / rev.code_digest
 
-    def code_location(self, ctx: RequestContext, rec: FunctionRecord) -> str:
+    def code_location(self, ctx: RequestContext, digest: str) -> str:
         expires = int(time.time()) + CODE_URL_TTL_S
-        sig = self._sign(rec.code_digest, expires)
-        return f"{ctx.endpoint}/_nubis/lambda/code/{rec.code_digest}.zip?Expires={expires}&Signature={sig}"
+        sig = self._sign(digest, expires)
+        return f"{ctx.endpoint}/_nubis/lambda/code/{digest}.zip?Expires={expires}&Signature={sig}"
 
     def _sign(self, digest: str, expires: int) -> str:
         return hmac.new(self.secret, f"{digest}:{expires}".encode(), hashlib.sha256).hexdigest()
@@ -182,13 +194,14 @@ class LambdaProvider(Provider):
         cfg = conf.new_configuration(ctx.account, ctx.region, dict(p, FunctionName=name), code)
         rec = FunctionRecord(ctx.account, ctx.region, name, cfg, code.digest, dict(p.get("Tags") or {}))
         self.functions.save(rec)
-        self._prepare(rec)
-        return dict(cfg)
+        self._prepare(rec, publish=bool(p.get("Publish")))
+        # With Publish, AWS answers with the version it is creating; the ARN stays unqualified.
+        return dict(cfg, Version="1") if p.get("Publish") else dict(cfg)
 
     async def get_function(self, ctx: RequestContext, p: dict) -> dict:
-        rec, _ = self.resolve(ctx, p["FunctionName"], p.get("Qualifier"))
-        out: dict = {"Configuration": dict(rec.config),
-                     "Code": {"RepositoryType": "S3", "Location": self.code_location(ctx, rec)}}
+        rec, rev, _ = self.target(ctx, p["FunctionName"], p.get("Qualifier"))
+        out: dict = {"Configuration": dict(rev.config),
+                     "Code": {"RepositoryType": "S3", "Location": self.code_location(ctx, rev.code_digest)}}
         if rec.tags:
             out["Tags"] = dict(rec.tags)
         if rec.reserved is not None:
@@ -196,25 +209,17 @@ class LambdaProvider(Provider):
         return out
 
     async def get_function_configuration(self, ctx: RequestContext, p: dict) -> dict:
-        rec, _ = self.resolve(ctx, p["FunctionName"], p.get("Qualifier"))
-        return dict(rec.config)
+        return dict(self.target(ctx, p["FunctionName"], p.get("Qualifier"))[1].config)
 
     async def list_functions(self, ctx: RequestContext, p: dict) -> dict:
-        recs = self.functions.in_scope(ctx.account, ctx.region)
-        marker = p.get("Marker")
-        start = 0
-        if marker:
-            names = [r.name for r in recs]
-            try:
-                start = names.index(_decode_marker(marker)) + 1
-            except ValueError:
-                raise AwsError("InvalidParameterValueException", "Invalid marker") from None
-        size = min(p.get("MaxItems") or PAGE_MAX, PAGE_MAX)
-        page = recs[start:start + size]
-        out: dict = {"Functions": [conf.list_item(r.config) for r in page]}
-        if start + size < len(recs):
-            out["NextMarker"] = _encode_marker(page[-1].name)
-        return out
+        items = []
+        for rec in self.functions.in_scope(ctx.account, ctx.region):
+            if p.get("FunctionVersion") == "ALL":
+                items.append(dict(conf.list_item(rec.config), FunctionArn=f"{rec.arn}:$LATEST"))
+                items += [conf.list_item(rec.versions[v].config) for v in sorted(rec.versions, key=int)]
+            else:
+                items.append(conf.list_item(rec.config))
+        return paginate(items, p, "Functions", key="FunctionArn")
 
     async def update_function_code(self, ctx: RequestContext, p: dict) -> dict:
         rec = self._mutable(ctx, p)
@@ -229,7 +234,7 @@ class LambdaProvider(Provider):
             rec.config["Architectures"] = p["Architectures"]
         rec.code_digest = code.digest
         self.functions.save(rec)
-        self._prepare(rec)
+        self._prepare(rec, publish=bool(p.get("Publish")))
         return dict(rec.config)
 
     async def update_function_configuration(self, ctx: RequestContext, p: dict) -> dict:
@@ -254,12 +259,32 @@ class LambdaProvider(Provider):
         return rec
 
     async def delete_function(self, ctx: RequestContext, p: dict) -> HttpResponse:
-        rec, _ = self.resolve(ctx, p["FunctionName"], p.get("Qualifier"))
-        self.engine.retire(rec.engine_key)
-        if rec.reserved is not None:
-            self.engine.set_reserved(self.scope(rec.account, rec.region), rec.arn, None)
-        self.functions.delete(rec)
+        rec, ref = self.resolve(ctx, p["FunctionName"], p.get("Qualifier"))
+        if ref.qualifier:
+            self._delete_version(rec, ref.qualifier)
+        else:
+            for rev in [rec.latest, *rec.versions.values()]:
+                self.engine.retire(rev.engine_key)
+            if rec.reserved is not None:
+                self.engine.set_reserved(self.scope(rec.account, rec.region), rec.arn, None)
+            self.functions.delete(rec)
         return HttpResponse(204, [("x-amzn-RequestId", ctx.request_id)], b"")  # AWS answers 204, not the model's 200
+
+    def _delete_version(self, rec: FunctionRecord, version: str) -> None:
+        if version == "$LATEST":
+            raise AwsError("InvalidParameterValueException",
+                           "$LATEST version cannot be deleted without deleting the function.")
+        if version not in rec.versions:
+            raise not_found(function_arn(rec.region, rec.account, rec.name, version))
+        users = sorted(name for name, a in rec.aliases.items()
+                       if version in (a["FunctionVersion"], *((a.get("RoutingConfig") or {})
+                                                              .get("AdditionalVersionWeights") or {})))
+        if users:
+            raise AwsError("ResourceConflictException",
+                           f"Unable to delete version because the following aliases reference it: [{', '.join(users)}]",
+                           409, Type="User")
+        self.engine.retire(rec.versions[version].engine_key)
+        self.functions.delete_version(rec, version)
 
     # -- account and concurrency
     async def get_account_settings(self, ctx: RequestContext, p: dict) -> dict:
@@ -336,12 +361,7 @@ class LambdaProvider(Provider):
         return await self.invoker.invoke_async(ctx, p)
 
 
-def _encode_marker(name: str) -> str:
-    return base64.urlsafe_b64encode(name.encode()).decode()
 
-
-def _decode_marker(marker: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(marker.encode()).decode()
-    except Exception:
-        return ""
+def _system_context(rec: FunctionRecord) -> RequestContext:
+    """Context for work nubis starts itself on behalf of the function's owner."""
+    return RequestContext(account=rec.account, region=rec.region, service="lambda", endpoint="")
