@@ -408,7 +408,8 @@ def cmd_server(args: argparse.Namespace) -> int:
     except ImportError as e:
         raise CliError(f"the server is not available in this installation ({e})") from None
     serve(host=args.host, port=args.port, data_dir=data_dir,
-          account_concurrency=args.concurrency_limit, keep_alive_s=args.keep_alive)
+          account_concurrency=args.concurrency_limit, keep_alive_s=args.keep_alive,
+          async_retry_scale=args.async_retry_scale)
     return 0
 
 
@@ -669,6 +670,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="account-wide concurrent executions, like Lambda's regional quota (default %(default)s)")
     p.add_argument("--keep-alive", type=float, default=600, metavar="SECONDS",
                    help="how long an idle execution environment is kept warm (default %(default)g)")
+    p.add_argument("--async-retry-scale", type=float, default=1.0, metavar="FACTOR",
+                   help="multiply Lambda's async retry waits (1 and 2 minutes) by this, e.g. 0.01 in tests "
+                        "(default %(default)g)")
 
     p = command("deploy", cmd_deploy, "Create a function, or update its code (and the settings you pass).",
                 "nubis deploy ./hello --name hello --memory 256 --env STAGE=dev LOG_LEVEL=debug")

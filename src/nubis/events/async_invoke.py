@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -15,7 +16,17 @@ from ..store.queue import DurableQueue, QueueItem
 
 log = logging.getLogger("nubis.events.async")
 
-Deliver = Callable[[dict], Awaitable[str]]  # returns "done" or "throttled"
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Deliver again later: after `delay_s` (None: the throttle backoff), with an updated event if given."""
+
+    delay_s: float | None = None
+    event: dict | None = None
+
+
+Deliver = Callable[[dict], Awaitable[Retry | None]]  # None: done, the item is removed
 
 THROTTLE_BACKOFF_MAX_S = 300.0
 POLL_S = 1.0
@@ -66,15 +77,17 @@ class AsyncInvokeQueue:
     async def _one(self, item: QueueItem) -> None:
         assert self.deliver is not None
         try:
-            event = orjson.loads(item.body)
-            outcome = await self.deliver(event)
+            outcome = await self.deliver(orjson.loads(item.body))
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("async delivery of queue item %s failed; will retry", item.id)
-            outcome = "throttled"
-        if outcome == "done":
+            outcome = Retry()
+        if outcome is None:
             self.queue.ack(item.id)
         else:
-            self.queue.retry_later(item.id, min(THROTTLE_BACKOFF_MAX_S, 2.0 ** min(item.attempts, 9)))
+            delay = outcome.delay_s
+            if delay is None:  # throttled or a system error: 1 s growing to 5 min, as Lambda does
+                delay = min(THROTTLE_BACKOFF_MAX_S, 2.0 ** min(item.attempts - 1, 9))
+            self.queue.retry_later(item.id, delay, orjson.dumps(outcome.event) if outcome.event else None)
         self._wake.set()

@@ -36,7 +36,7 @@ def _secret(data_dir: Path) -> bytes:
 
 
 async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1000,
-              keep_alive_s: float = 600.0, ready: asyncio.Event | None = None) -> None:
+              keep_alive_s: float = 600.0, async_retry_scale: float = 1.0) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     db_path = data_dir / "nubis.db"
     db = Database(db_path)
@@ -62,7 +62,7 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     endpoint = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{actual_port}"
     lam = LambdaProvider(db, BlobStore(data_dir / "blobs"), engine,
                          AsyncInvokeQueue(DurableQueue(db, writer, "lambda-async")), data_dir, _secret(data_dir),
-                         account_concurrency)
+                         account_concurrency, async_retry_scale)
     providers = [lam, LogsProvider(logs)]
     edge = Edge(providers, endpoint, {
         "/_nubis/health": health_route(data_dir, sys.executable),
@@ -80,8 +80,6 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    if ready is not None:
-        ready.set()
     await stop.wait()
 
     print("nubis: shutting down (finishing in-flight invocations)", flush=True)
@@ -96,7 +94,7 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
 
 
 def serve(host: str = "127.0.0.1", port: int = 8750, data_dir: Path | None = None,
-          account_concurrency: int = 1000, keep_alive_s: float = 600.0) -> None:
+          account_concurrency: int = 1000, keep_alive_s: float = 600.0, async_retry_scale: float = 1.0) -> None:
     """Entry point for `nubis server`: blocks until SIGTERM/SIGINT."""
     logging.basicConfig(level=os.environ.get("NUBIS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -105,4 +103,4 @@ def serve(host: str = "127.0.0.1", port: int = 8750, data_dir: Path | None = Non
         from uvloop import run as run_loop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
         run_loop = asyncio.run
-    run_loop(run(host, port, data_dir, account_concurrency, keep_alive_s))
+    run_loop(run(host, port, data_dir, account_concurrency, keep_alive_s, async_retry_scale))

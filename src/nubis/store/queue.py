@@ -66,8 +66,14 @@ class DurableQueue:
     def ack(self, item_id: int) -> None:
         self.db.execute("DELETE FROM queue_items WHERE id=?", (item_id,))
 
-    def retry_later(self, item_id: int, delay_s: float) -> None:
-        self.db.execute("UPDATE queue_items SET claimed=0, available_at=? WHERE id=?", (time.time() + delay_s, item_id))
+    def retry_later(self, item_id: int, delay_s: float, body: bytes | None = None) -> None:
+        """Hand the item out again after delay_s, optionally with an updated body (e.g. an attempt count)."""
+        if body is None:
+            self.db.execute("UPDATE queue_items SET claimed=0, available_at=? WHERE id=?",
+                            (time.time() + delay_s, item_id))
+        else:
+            self.db.execute("UPDATE queue_items SET claimed=0, available_at=?, body=? WHERE id=?",
+                            (time.time() + delay_s, body, item_id))
 
     def pending(self) -> int:
         row = self.db.query_one("SELECT count(*) FROM queue_items WHERE queue=?", (self.name,))

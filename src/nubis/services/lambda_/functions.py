@@ -18,7 +18,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS lambda_functions (
   account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
   config BLOB NOT NULL, code_digest TEXT NOT NULL, tags BLOB NOT NULL, reserved INTEGER,
-  created REAL NOT NULL, last_version INTEGER NOT NULL DEFAULT 0,
+  created REAL NOT NULL, last_version INTEGER NOT NULL DEFAULT 0, extras BLOB NOT NULL DEFAULT '{}',
   PRIMARY KEY (account, region, name, version));
 CREATE TABLE IF NOT EXISTS lambda_aliases (
   account TEXT NOT NULL, region TEXT NOT NULL, function TEXT NOT NULL, name TEXT NOT NULL,
@@ -67,6 +67,8 @@ class FunctionRecord:
     last_version: int = 0  # published version numbers are never reused
     versions: dict[str, Revision] = field(default_factory=dict)
     aliases: dict[str, dict] = field(default_factory=dict)  # name -> AliasConfiguration
+    # Per-function settings beside the configuration, e.g. {"event_invoke": {qualifier: config}}.
+    extras: dict = field(default_factory=dict)
 
     @property
     def key(self) -> Key:
@@ -102,7 +104,8 @@ class FunctionRepository:
             if row["version"] == "$LATEST":
                 self._by_key[key] = FunctionRecord(
                     *key, orjson.loads(row["config"]), row["code_digest"], orjson.loads(row["tags"]),
-                    row["reserved"], row["created"], last_version=row["last_version"])
+                    row["reserved"], row["created"], last_version=row["last_version"],
+                    extras=orjson.loads(row["extras"]))
             elif key in self._by_key:
                 self._by_key[key].versions[row["version"]] = Revision(
                     row["version"], orjson.loads(row["config"]), row["code_digest"])
@@ -123,17 +126,17 @@ class FunctionRepository:
 
     def save(self, rec: FunctionRecord) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO lambda_functions VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO lambda_functions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (rec.account, rec.region, rec.name, rec.version, orjson.dumps(rec.config), rec.code_digest,
-             orjson.dumps(rec.tags), rec.reserved, rec.created, rec.last_version))
+             orjson.dumps(rec.tags), rec.reserved, rec.created, rec.last_version, orjson.dumps(rec.extras)))
         self._by_key[rec.key] = rec
 
     def save_version(self, rec: FunctionRecord, rev: Revision) -> None:
         """Publish: the version row and the $LATEST row's counter in one transaction."""
         with self.db.transaction() as conn:
-            conn.execute("INSERT INTO lambda_functions VALUES (?,?,?,?,?,?,?,?,?,?)",
+            conn.execute("INSERT INTO lambda_functions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                          (rec.account, rec.region, rec.name, rev.version, orjson.dumps(rev.config), rev.code_digest,
-                          b"{}", None, time.time(), 0))
+                          b"{}", None, time.time(), 0, b"{}"))
             conn.execute("UPDATE lambda_functions SET last_version=? WHERE account=? AND region=? AND name=? "
                          "AND version='$LATEST'", (rec.last_version, rec.account, rec.region, rec.name))
         rec.versions[rev.version] = rev

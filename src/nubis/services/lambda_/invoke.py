@@ -1,20 +1,21 @@
 """Invoke: RequestResponse, Event (durable queue, run in the background) and DryRun."""
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
+import time
 import uuid
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import orjson
 
 from ...engine import Engine, FunctionSpec, Invocation, InvocationResult, Throttled
-from ...events.async_invoke import AsyncInvokeQueue
+from ...events.async_invoke import AsyncInvokeQueue, Retry
 from ...server.context import RequestContext
 from ...server.errors import AwsError
-from . import limits
+from . import event_invoke, limits
 from .aliases import pick_version
 from .functions import FunctionRecord, Revision
 
@@ -59,8 +60,10 @@ def throttled(reason: str) -> AwsError:
 
 
 class Invoker:
-    def __init__(self, provider: LambdaProvider, engine: Engine, queue: AsyncInvokeQueue) -> None:
+    def __init__(self, provider: LambdaProvider, engine: Engine, queue: AsyncInvokeQueue,
+                 retry_scale: float = 1.0) -> None:
         self.provider = provider
+        self.retry_scale = retry_scale
         self.engine = engine
         self.queue = queue
         queue.deliver = self._deliver
@@ -170,34 +173,97 @@ class Invoker:
     async def _enqueue(self, ctx: RequestContext, rec: FunctionRecord, payload: bytes, qualifier: str | None) -> dict:
         await self.queue.put({"account": rec.account, "region": rec.region, "function": rec.name,
                               "qualifier": qualifier, "request_id": ctx.request_id, "endpoint": ctx.endpoint,
-                              "payload": base64.b64encode(payload).decode()})
+                              "payload": base64.b64encode(payload).decode(), "received": time.time(),
+                              "attempts": 0})
         return {"StatusCode": 202, "__request_id__": ctx.request_id}
 
-    async def _deliver(self, event: dict) -> str:
-        """Run one queued event. Returns 'done', or 'throttled' to be retried later."""
+    async def _deliver(self, event: dict) -> Retry | None:
+        """Run one queued event as Lambda's async invocation does: retries, event age, destinations."""
         rec = self.provider.functions.get(event["account"], event["region"], event["function"])
         if rec is None:
             log.warning("dropping async event %s: function %s no longer exists", event["request_id"],
                         event["function"])
-            return "done"
+            return None
         if rec.state != "Active":
-            return "throttled"
+            return Retry()
         qualifier = event.get("qualifier")
         rev = rec.revision(qualifier or "$LATEST")
         if rev is None and qualifier in rec.aliases:
             rev = rec.revision(pick_version(rec.aliases[qualifier]))
         if rev is None:
             log.warning("dropping async event %s: %s:%s no longer exists", event["request_id"], rec.name, qualifier)
-            return "done"
+            return None
+        config = event_invoke.settings(rec, qualifier)
+        attempts = event.get("attempts", 0)
+        if rec.reserved == 0:
+            return await self._conclude(rec, event, "ZeroReservedConcurrency", attempts, None)
+        if time.time() - event.get("received", time.time()) > config.get("MaximumEventAgeInSeconds",
+                                                                          event_invoke.DEFAULT_MAX_AGE_S):
+            return await self._conclude(rec, event, "EventAgeExceeded", attempts, None)
         inv = Invocation(request_id=event["request_id"], payload=base64.b64decode(event["payload"]),
                          invoked_arn=f"{rec.arn}:{qualifier}" if qualifier else rec.arn)
         try:
             result = await self.engine.invoke(self.spec(rec, rev, event["endpoint"]), inv)
         except Throttled:
-            return "throttled"
-        if result.function_error:
-            log.info("async invocation %s of %s failed: %s", result.request_id, rec.name, result.error_type)
-        return "done"
+            return Retry()  # throttles are retried with backoff until the event is too old
+        attempts += 1
+        if result.function_error is None:
+            return await self._conclude(rec, event, "Success", attempts, result)
+        log.info("async invocation %s of %s failed (attempt %d): %s", result.request_id, rec.name, attempts,
+                 result.error_type)
+        if attempts <= config.get("MaximumRetryAttempts", event_invoke.DEFAULT_RETRIES):
+            # Lambda waits 1 minute before the second attempt and 2 before the third.
+            return Retry(60.0 * attempts * self.retry_scale, dict(event, attempts=attempts))
+        return await self._conclude(rec, event, "RetriesExhausted", attempts, result)
+
+    async def _conclude(self, rec: FunctionRecord, event: dict, condition: str, attempts: int,
+                        result: InvocationResult | None) -> None:
+        """Send the invocation record to the success or failure destination, if one is configured."""
+        kind = "OnSuccess" if condition == "Success" else "OnFailure"
+        config = event_invoke.settings(rec, event.get("qualifier"))
+        arn = ((config.get("DestinationConfig") or {}).get(kind) or {}).get("Destination")
+        if not arn:
+            if kind == "OnFailure":
+                log.warning("async event %s for %s discarded: %s", event["request_id"], rec.name, condition)
+            return None
+        target = event_invoke.destination_function(arn)
+        if target is None:
+            log.warning("destination %s is not a Lambda function; record for %s dropped", arn, event["request_id"])
+            return None
+        account, region, name, qualifier = target
+        record = invocation_record(rec, event, condition, attempts, result)
+        await self.queue.put({"account": account, "region": region, "function": name, "qualifier": qualifier,
+                              "request_id": str(uuid.uuid4()), "endpoint": event["endpoint"],
+                              "payload": base64.b64encode(orjson.dumps(record)).decode(), "received": time.time(),
+                              "attempts": 0})
+        return None
+
+
+def invocation_record(rec: FunctionRecord, event: dict, condition: str, attempts: int,
+                      result: InvocationResult | None) -> dict:
+    """Lambda's destination record (version 1.0)."""
+    qualifier = event.get("qualifier") or "$LATEST"
+    response: dict = {"statusCode": 200, "executedVersion": result.executed_version if result else qualifier}
+    if result is not None and result.function_error:
+        response["functionError"] = result.function_error
+    record: dict = {
+        "version": "1.0",
+        "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "requestContext": {"requestId": event["request_id"], "functionArn": f"{rec.arn}:{qualifier}",
+                           "condition": condition, "approximateInvokeCount": attempts},
+        "requestPayload": _json_or_text(base64.b64decode(event["payload"])),
+        "responseContext": response,
+    }
+    if result is not None:
+        record["responsePayload"] = _json_or_text(result.payload)
+    return record
+
+
+def _json_or_text(data: bytes) -> object:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return data.decode("utf-8", "replace")
 
 
 def _client_context(value: str | None) -> str | None:

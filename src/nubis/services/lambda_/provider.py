@@ -21,6 +21,7 @@ from . import configuration as conf
 from . import limits, validation
 from .code import CodePackage, accept_zip, extract
 from .aliases import AliasOps, pick_version
+from .event_invoke import EventInvokeConfigOps
 from .functions import FunctionRecord, FunctionRepository, Revision
 from .invoke import Invoker
 from .names import FunctionRef, function_arn, parse_function_name
@@ -35,11 +36,12 @@ def not_found(arn: str) -> AwsError:
     return AwsError("ResourceNotFoundException", f"Function not found: {arn}", 404, Type="User")
 
 
-class LambdaProvider(VersionOps, AliasOps, Provider):
+class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, Provider):
     service = "lambda"
 
     def __init__(self, db: Database, blobs: BlobStore, engine: Engine, invoker_queue: Any, data_dir: Path,
-                 secret: bytes, account_concurrency: int = limits.ACCOUNT_CONCURRENCY) -> None:
+                 secret: bytes, account_concurrency: int = limits.ACCOUNT_CONCURRENCY,
+                 async_retry_scale: float = 1.0) -> None:
         self.db = db
         self.blobs = blobs
         self.engine = engine
@@ -47,7 +49,7 @@ class LambdaProvider(VersionOps, AliasOps, Provider):
         self.secret = secret
         self.account_concurrency = account_concurrency
         self.functions = FunctionRepository(db)
-        self.invoker = Invoker(self, engine, invoker_queue)
+        self.invoker = Invoker(self, engine, invoker_queue, async_retry_scale)
         self._tasks: set[asyncio.Task] = set()
         for rec in self.functions.all():
             if rec.reserved is not None:

@@ -1,0 +1,131 @@
+"""Asynchronous invocation as AWS does it: retries after function errors, event age, destinations."""
+import json
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from nubis_testing import create_function, start_server, stop_server
+
+# Writes each attempt (and any destination record it receives) to files in OUT_DIR.
+RECORDER = """
+import json, os, uuid
+def handler(event, context):
+    path = os.path.join(os.environ["OUT_DIR"], uuid.uuid4().hex)
+    with open(path, "w") as f:
+        json.dump({"event": event, "request_id": context.aws_request_id}, f)
+    if event.get("fail"):
+        raise RuntimeError("asked to fail")
+    return {"ok": event.get("n")}
+"""
+
+
+@pytest.fixture(scope="module")
+def fast_retry_server(tmp_path_factory):
+    srv = start_server(tmp_path_factory.mktemp("async") / "data", "--async-retry-scale", "0.01")
+    yield srv
+    stop_server(srv)
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in out.iterdir()]
+
+
+def wait_for(predicate, timeout: float = 60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    return predicate()
+
+
+def recorder(lam, out: Path, **kwargs) -> str:
+    out.mkdir(exist_ok=True)
+    return create_function(lam, RECORDER, Environment={"Variables": {"OUT_DIR": str(out)}}, **kwargs)
+
+
+def test_failed_event_is_retried_twice_then_sent_to_on_failure(fast_retry_server, tmp_path):
+    lam = fast_retry_server.client("lambda")
+    sink_out, src_out = tmp_path / "sink", tmp_path / "src"
+    sink = recorder(lam, sink_out)
+    src = recorder(lam, src_out)
+    sink_arn = lam.get_function(FunctionName=sink)["Configuration"]["FunctionArn"]
+    cfg = lam.put_function_event_invoke_config(FunctionName=src, DestinationConfig={"OnFailure": {"Destination": sink_arn}})
+    assert cfg["FunctionArn"].endswith(f":{src}:$LATEST") and cfg["DestinationConfig"]["OnFailure"]["Destination"] == sink_arn
+    rid = lam.invoke(FunctionName=src, InvocationType="Event", Payload=b'{"fail": true}')["ResponseMetadata"]["RequestId"]
+
+    got = wait_for(lambda: records(sink_out))
+    assert got, "no failure record arrived"
+    attempts = records(src_out)
+    assert len(attempts) == 3 and {a["request_id"] for a in attempts} == {rid}  # same request id on retries
+    record = got[0]["event"]
+    assert record["version"] == "1.0"
+    assert record["requestContext"] == {"requestId": rid, "functionArn": f"{cfg['FunctionArn']}",
+                                        "condition": "RetriesExhausted", "approximateInvokeCount": 3}
+    assert record["requestPayload"] == {"fail": True}
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+    assert record["responsePayload"]["errorType"] == "RuntimeError"
+
+
+def test_success_destination_and_no_retries(fast_retry_server, tmp_path):
+    lam = fast_retry_server.client("lambda")
+    sink_out, src_out = tmp_path / "sink", tmp_path / "src"
+    sink = recorder(lam, sink_out)
+    src = recorder(lam, src_out)
+    sink_arn = lam.get_function(FunctionName=sink)["Configuration"]["FunctionArn"]
+    lam.put_function_event_invoke_config(FunctionName=src, MaximumRetryAttempts=0,
+                                         DestinationConfig={"OnSuccess": {"Destination": sink_arn}})
+    lam.invoke(FunctionName=src, InvocationType="Event", Payload=b'{"n": 5}')
+    got = wait_for(lambda: records(sink_out))
+    record = got[0]["event"]
+    assert record["requestContext"]["condition"] == "Success"
+    assert record["responsePayload"] == {"ok": 5} and "functionError" not in record["responseContext"]
+
+    lam.invoke(FunctionName=src, InvocationType="Event", Payload=b'{"fail": true}')
+    wait_for(lambda: len(records(src_out)) >= 2)
+    time.sleep(2)  # a retry would come after 0.6 s at this scale
+    assert len(records(src_out)) == 2
+
+
+def test_zero_reserved_concurrency_goes_straight_to_failure(fast_retry_server, tmp_path):
+    lam = fast_retry_server.client("lambda")
+    sink_out, src_out = tmp_path / "sink", tmp_path / "src"
+    sink = recorder(lam, sink_out)
+    src = recorder(lam, src_out)
+    sink_arn = lam.get_function(FunctionName=sink)["Configuration"]["FunctionArn"]
+    lam.put_function_event_invoke_config(FunctionName=src, DestinationConfig={"OnFailure": {"Destination": sink_arn}})
+    lam.put_function_concurrency(FunctionName=src, ReservedConcurrentExecutions=0)
+    assert lam.invoke(FunctionName=src, InvocationType="Event", Payload=b"{}")["StatusCode"] == 202
+    record = wait_for(lambda: records(sink_out))[0]["event"]
+    assert record["requestContext"]["condition"] == "ZeroReservedConcurrency"
+    assert record["requestContext"]["approximateInvokeCount"] == 0
+    assert records(src_out) == []
+
+
+def test_event_invoke_config_api(lam, tmp_path):
+    name = recorder(lam, tmp_path / "o")
+    with pytest.raises(ClientError) as exc:
+        lam.get_function_event_invoke_config(FunctionName=name)
+    assert exc.value.response["Error"]["Message"] == (
+        f"The function arn:aws:lambda:us-east-1:000000000000:function:{name}:$LATEST doesn't have an EventInvokeConfig")
+    with pytest.raises(ClientError) as exc:
+        lam.put_function_event_invoke_config(FunctionName=name)
+    assert exc.value.response["Error"]["Message"] == (
+        "You must specify at least one of error handling or destination setting.")
+    arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    with pytest.raises(ClientError) as exc:
+        lam.put_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnFailure": {"Destination": arn}})
+    assert exc.value.response["Error"]["Message"] == "You can't specify the function as a destination for itself."
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=1)
+    updated = lam.update_function_event_invoke_config(FunctionName=name, MaximumEventAgeInSeconds=120)
+    assert (updated["MaximumRetryAttempts"], updated["MaximumEventAgeInSeconds"]) == (1, 120)
+    assert lam.get_function_event_invoke_config(FunctionName=name)["MaximumEventAgeInSeconds"] == 120
+    assert len(lam.list_function_event_invoke_configs(FunctionName=name)["FunctionEventInvokeConfigs"]) == 1
+    lam.delete_function_event_invoke_config(FunctionName=name)
+    assert lam.list_function_event_invoke_configs(FunctionName=name)["FunctionEventInvokeConfigs"] == []
+    with pytest.raises(ClientError) as exc:
+        lam.put_function_event_invoke_config(FunctionName="nope-" + name, MaximumRetryAttempts=1)
+    assert exc.value.response["Error"]["Message"] == "The function doesn't exist."
