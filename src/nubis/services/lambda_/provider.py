@@ -24,6 +24,7 @@ from .aliases import AliasOps, pick_version
 from .event_invoke import EventInvokeConfigOps
 from .functions import FunctionRecord, FunctionRepository, Revision
 from .invoke import Invoker
+from .policy import PolicyOps
 from .names import FunctionRef, function_arn, parse_function_name
 from .versions import VersionOps, paginate
 
@@ -36,7 +37,7 @@ def not_found(arn: str) -> AwsError:
     return AwsError("ResourceNotFoundException", f"Function not found: {arn}", 404, Type="User")
 
 
-class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, Provider):
+class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Provider):
     service = "lambda"
 
     def __init__(self, db: Database, blobs: BlobStore, engine: Engine, invoker_queue: Any, data_dir: Path,
