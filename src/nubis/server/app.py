@@ -63,6 +63,7 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     lam = LambdaProvider(db, BlobStore(data_dir / "blobs"), engine,
                          AsyncInvokeQueue(DurableQueue(db, writer, "lambda-async")), data_dir, _secret(data_dir),
                          account_concurrency, async_retry_scale)
+    lam.endpoint = endpoint
     providers = [lam, LogsProvider(logs)]
     edge = Edge(providers, endpoint, {
         "/_nubis/health": health_route(data_dir, sys.executable),

@@ -37,10 +37,15 @@ class Edge:
         self.internal: dict[str, InternalRoute] = dict(internal or {})
         for p in providers:
             self.internal.update(p.raw_routes())
+        self.host_routers = [p for p in providers if type(p).host_route is not Provider.host_route]
 
     async def handle(self, req: HttpRequest) -> HttpResponse:
         if req.path.startswith("/_nubis/"):
             return await self._internal(req)
+        for provider in self.host_routers:
+            claimed = provider.host_route(req)
+            if claimed is not None:
+                return await claimed
         scope = parse_scope(req.headers.get("authorization"), req.query)
         service = service_for(req, scope)
         provider = self.providers.get(service or "")

@@ -38,6 +38,10 @@ class Provider:
         """Let a service answer some constraint failures with its own error code (None: the default)."""
         return None
 
+    def host_route(self, req: HttpRequest) -> Awaitable[HttpResponse] | None:
+        """Claim a request by its Host header before AWS API routing (e.g. Lambda function URLs)."""
+        return None
+
     def raw_routes(self) -> dict[str, RawRoute]:
         """Extra plain-HTTP routes under /_nubis/ (prefix -> handler), e.g. code downloads."""
         return {}

@@ -25,6 +25,7 @@ from .event_invoke import EventInvokeConfigOps
 from .functions import FunctionRecord, FunctionRepository, Revision
 from .invoke import Invoker
 from .policy import PolicyOps
+from .urls import PATH_PREFIX, FunctionUrlOps
 from .names import FunctionRef, function_arn, parse_function_name
 from .versions import VersionOps, paginate
 
@@ -37,7 +38,7 @@ def not_found(arn: str) -> AwsError:
     return AwsError("ResourceNotFoundException", f"Function not found: {arn}", 404, Type="User")
 
 
-class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Provider):
+class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, FunctionUrlOps, Provider):
     service = "lambda"
 
     def __init__(self, db: Database, blobs: BlobStore, engine: Engine, invoker_queue: Any, data_dir: Path,
@@ -51,6 +52,8 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Prov
         self.account_concurrency = account_concurrency
         self.functions = FunctionRepository(db)
         self.invoker = Invoker(self, engine, invoker_queue, async_retry_scale)
+        self.endpoint = ""  # this server's base URL, set once it listens (functions call back to it)
+        self._index_urls()
         self._tasks: set[asyncio.Task] = set()
         for rec in self.functions.all():
             if rec.reserved is not None:
@@ -156,7 +159,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Prov
         return hmac.new(self.secret, f"{digest}:{expires}".encode(), hashlib.sha256).hexdigest()
 
     def raw_routes(self) -> dict[str, RawRoute]:
-        return {"/_nubis/lambda/code/": self._download_code}
+        return {"/_nubis/lambda/code/": self._download_code, PATH_PREFIX: self._serve_url_path}
 
     async def _download_code(self, req: HttpRequest) -> HttpResponse:
         digest = req.path.rsplit("/", 1)[-1].removesuffix(".zip")
