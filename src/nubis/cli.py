@@ -603,6 +603,95 @@ def cmd_rm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    client = aws_client(args, "lambda")
+    kwargs = {"Description": args.description} if args.description else {}
+    cfg = client.publish_version(FunctionName=args.name, **kwargs)
+    if args.json:
+        out.dump_json(_strip_metadata(cfg))
+    else:
+        print(f"published {args.name} version {cfg['Version']}  ({cfg['FunctionArn']})")
+    return 0
+
+
+def _weights(pairs: list[str] | None) -> dict[str, float]:
+    weights = {}
+    for pair in pairs or []:
+        version, sep, weight = pair.partition("=")
+        try:
+            weights[version] = float(weight)
+        except ValueError:
+            sep = ""
+        if not sep or not version:
+            raise CliError(f"--weight takes VERSION=WEIGHT (e.g. 2=0.1), not {pair!r}", 2)
+    return weights
+
+
+def cmd_alias(args: argparse.Namespace) -> int:
+    client = aws_client(args, "lambda")
+    if args.alias is None:  # list
+        aliases = [a for page in client.get_paginator("list_aliases").paginate(FunctionName=args.name)
+                   for a in page.get("Aliases", [])]
+        if args.json:
+            out.dump_json({"Aliases": aliases})
+        else:
+            rows = [(a["Name"], a["FunctionVersion"], ", ".join(f"{v}={w:g}" for v, w in
+                    ((a.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}).items()) or "-",
+                     a.get("Description") or "") for a in aliases]
+            print(out.table(["ALIAS", "VERSION", "ALSO ROUTES TO", "DESCRIPTION"], rows, "llll"))
+        return 0
+    if args.rm:
+        client.delete_alias(FunctionName=args.name, Name=args.alias)
+        print(f"deleted alias {args.alias} of {args.name}")
+        return 0
+    if args.version is None:
+        alias = client.get_alias(FunctionName=args.name, Name=args.alias)
+    else:
+        kwargs: dict[str, Any] = {"FunctionName": args.name, "Name": args.alias, "FunctionVersion": args.version,
+                                  "RoutingConfig": {"AdditionalVersionWeights": _weights(args.weight)}}
+        try:
+            alias = client.update_alias(**kwargs)
+        except Exception as e:
+            if error_code(e) != "ResourceNotFoundException":
+                raise
+            alias = client.create_alias(**kwargs)
+    if args.json:
+        out.dump_json(_strip_metadata(alias))
+    else:
+        print(f"{alias['AliasArn']} -> version {alias['FunctionVersion']}")
+    return 0
+
+
+def cmd_url(args: argparse.Namespace) -> int:
+    client = aws_client(args, "lambda")
+    kwargs = {"Qualifier": args.qualifier} if args.qualifier else {}
+    try:
+        cfg = client.get_function_url_config(FunctionName=args.name, **kwargs)
+    except Exception as e:
+        if error_code(e) != "ResourceNotFoundException" or "Function not found" in str(e):
+            raise
+        create: dict[str, Any] = dict(kwargs, FunctionName=args.name, AuthType=args.auth)
+        if args.cors_origin:
+            create["Cors"] = {"AllowOrigins": args.cors_origin, "AllowMethods": ["*"], "AllowHeaders": ["*"]}
+        cfg = client.create_function_url_config(**create)
+        if args.auth == "NONE":  # as the console does: a public URL needs this statement
+            client.add_permission(FunctionName=args.name, StatementId="FunctionURLAllowPublicAccess",
+                                  Action="lambda:InvokeFunctionUrl", Principal="*", FunctionUrlAuthType="NONE",
+                                  **kwargs)
+    url_id = cfg["FunctionUrl"].split("//", 1)[1].split(".", 1)[0]
+    path_form = f"{args.endpoint}/_nubis/lambda/url/{url_id}/"
+    if args.json:
+        out.dump_json(dict(_strip_metadata(cfg), PathFormUrl=path_form))
+    else:
+        print(cfg["FunctionUrl"])
+        print(f"  also at {path_form} (no DNS needed); auth {cfg['AuthType']}", file=sys.stderr)
+    return 0
+
+
+def _strip_metadata(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != "ResponseMetadata"}
+
+
 def caller_account() -> str:
     """The account nubis will see: a 12-digit access key id is the account, anything else 000000000000."""
     key = os.environ.get("AWS_ACCESS_KEY_ID", "")
@@ -709,6 +798,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("rm", cmd_rm, "Delete a function.", "nubis rm hello --yes", parents=(conn,))
     p.add_argument("name", metavar="NAME", help="function name or ARN")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+
+    p = command("publish", cmd_publish, "Publish a version: an immutable snapshot of the function's code and settings.",
+                "nubis publish hello --description 'release 1'")
+    p.add_argument("name", metavar="NAME", help="function name")
+    p.add_argument("--description", help="version description")
+
+    p = command("alias", cmd_alias, "List aliases, show one, create/update one (with weighted routing), or delete it.",
+                "nubis alias hello live 2 --weight 3=0.1")
+    p.add_argument("name", metavar="NAME", help="function name")
+    p.add_argument("alias", metavar="ALIAS", nargs="?", help="alias name (omit to list)")
+    p.add_argument("version", metavar="VERSION", nargs="?", help="version the alias points to (create or update)")
+    p.add_argument("--weight", nargs="+", action="extend", metavar="VERSION=WEIGHT",
+                   help="send this share (0-1) of the alias's traffic to another version")
+    p.add_argument("--rm", action="store_true", help="delete the alias")
+
+    p = command("url", cmd_url, "Print a function's URL, creating it (and its public permission) if needed.",
+                "nubis url hello --auth NONE")
+    p.add_argument("name", metavar="NAME", help="function name")
+    p.add_argument("--qualifier", metavar="ALIAS", help="give the alias its own URL")
+    p.add_argument("--auth", choices=("NONE", "AWS_IAM"), default="NONE", help="auth type on create (default NONE)")
+    p.add_argument("--cors-origin", nargs="+", action="extend", metavar="ORIGIN", help="allowed CORS origins on create")
 
     p = command("usage", cmd_usage, "Show requests, GB-seconds and what they would cost on AWS Lambda.",
                 "nubis usage --since 7d")

@@ -489,3 +489,29 @@ def test_help():
         assert run(command, "--help", endpoint=None).returncode == 0
     proc = run(endpoint=None)  # no command: usage on stderr, exit 2
     assert proc.returncode == 2 and "usage: nubis" in proc.stderr
+
+
+def test_publish_alias_and_url(nubis, lam, server):
+    name = create_function(lam, "def handler(event, context):\n    return {'statusCode': 200, 'body': 'v' + context.function_version}\n")
+    assert "version 1" in nubis("publish", name, "--description", "first").stdout
+    lam.update_function_configuration(FunctionName=name, Timeout=9)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1})
+    assert "version 2" in nubis("publish", name).stdout
+    assert "-> version 1" in nubis("alias", name, "live", "1", "--weight", "2=0.5").stdout
+    listed = json.loads(nubis("alias", name, "--json").stdout)["Aliases"]
+    assert listed[0]["Name"] == "live" and listed[0]["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.5}
+    nubis("alias", name, "live", "2")
+    assert lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "2"
+    bad = nubis("alias", name, "live", "2", "--weight", "oops", ok=False)
+    assert bad.returncode == 2 and "VERSION=WEIGHT" in bad.stderr
+
+    url = nubis("url", name, "--json").stdout
+    doc = json.loads(url)
+    assert doc["AuthType"] == "NONE" and doc["FunctionUrl"].startswith("http://")
+    import urllib.request
+
+    with urllib.request.urlopen(doc["PathFormUrl"]) as resp:
+        assert resp.read() == b"v$LATEST"
+    assert nubis("url", name).stdout.strip() == doc["FunctionUrl"]  # existing URL: printed again, not recreated
+    nubis("alias", name, "live", "--rm")
+    assert lam.list_aliases(FunctionName=name)["Aliases"] == []
