@@ -10,7 +10,7 @@ from .names import function_arn
 # CreateFunction members copied into the configuration as given.
 _COPIED = ("Runtime", "Role", "Handler", "Description", "Timeout", "MemorySize", "Environment", "TracingConfig",
            "DeadLetterConfig", "KMSKeyArn", "EphemeralStorage", "Architectures", "LoggingConfig", "SnapStart",
-           "VpcConfig", "FileSystemConfigs", "ImageConfig")
+           "VpcConfig", "FileSystemConfigs", "ImageConfig", "Layers", "_NubisLayerDigests")
 
 
 def runtime_version_arn(region: str, runtime: str) -> str:

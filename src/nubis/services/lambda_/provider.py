@@ -24,6 +24,7 @@ from .aliases import AliasOps, pick_version
 from .event_invoke import EventInvokeConfigOps
 from .functions import FunctionRecord, FunctionRepository, Revision
 from .invoke import Invoker
+from .layers import LAYER_DIGESTS, LayerOps, LayerStore, merged_opt_dir
 from .policy import PolicyOps
 from .urls import PATH_PREFIX, FunctionUrlOps
 from .names import FunctionRef, function_arn, parse_function_name
@@ -38,7 +39,7 @@ def not_found(arn: str) -> AwsError:
     return AwsError("ResourceNotFoundException", f"Function not found: {arn}", 404, Type="User")
 
 
-class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, FunctionUrlOps, Provider):
+class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, FunctionUrlOps, LayerOps, Provider):
     service = "lambda"
 
     def __init__(self, db: Database, blobs: BlobStore, engine: Engine, invoker_queue: Any, data_dir: Path,
@@ -51,6 +52,8 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         self.secret = secret
         self.account_concurrency = account_concurrency
         self.functions = FunctionRepository(db)
+        self.layers = LayerStore(db)
+        self.opt_root = data_dir / "opt"
         self.invoker = Invoker(self, engine, invoker_queue, async_retry_scale)
         self.endpoint = ""  # this server's base URL, set once it listens (functions call back to it)
         self._index_urls()
@@ -134,6 +137,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         async def run() -> None:
             try:
                 await asyncio.to_thread(extract, self.blobs, rec.code_digest, self.code_root)
+                await asyncio.to_thread(merged_opt_dir, self.blobs, rec.config.get(LAYER_DIGESTS, []), self.opt_root)
                 rec.config = conf.mark_ready(rec.config)
             except Exception as exc:  # a broken disk, not bad input: that was checked on upload
                 log.exception("preparing %s failed", rec.arn)
@@ -149,6 +153,17 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
 
     def code_dir(self, rev: Revision) -> Path:
         return self.code_root / rev.code_digest
+
+    def opt_dir(self, rev: Revision) -> Path | None:
+        """The function's layers merged in order (what Lambda mounts at /opt), or None without layers."""
+        return merged_opt_dir(self.blobs, rev.config.get(LAYER_DIGESTS, []), self.opt_root)
+
+    def _layers_param(self, ctx: RequestContext, p: dict) -> dict:
+        """`Layers` (ARNs) -> the configuration's entries plus the private list of content digests."""
+        if p.get("Layers") is None:
+            return {}
+        entries, digests = self.resolve_layers(ctx, p["Layers"])
+        return {"Layers": entries, LAYER_DIGESTS: digests}
 
     def code_location(self, ctx: RequestContext, digest: str) -> str:
         expires = int(time.time()) + CODE_URL_TTL_S
@@ -196,8 +211,9 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         validation.check_architectures(p.get("Architectures"))
         if self.functions.get(ctx.account, ctx.region, name):
             raise AwsError("ResourceConflictException", f"Function already exist: {name}", 409, Type="User")
+        layers = self._layers_param(ctx, p)
         code = self._code_from(p.get("Code"))
-        cfg = conf.new_configuration(ctx.account, ctx.region, dict(p, FunctionName=name), code)
+        cfg = conf.new_configuration(ctx.account, ctx.region, dict(p, FunctionName=name, **layers), code)
         rec = FunctionRecord(ctx.account, ctx.region, name, cfg, code.digest, dict(p.get("Tags") or {}))
         self.functions.save(rec)
         self._prepare(rec, publish=bool(p.get("Publish")))
@@ -246,8 +262,9 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
     async def update_function_configuration(self, ctx: RequestContext, p: dict) -> dict:
         rec = self._mutable(ctx, p)
         validation.check_config(p)
+        layers = self._layers_param(ctx, p)
         self.engine.retire(rec.engine_key)
-        rec.config = conf.apply_update(rec.config, p)
+        rec.config = conf.apply_update(rec.config, dict(p, **layers))
         self.functions.save(rec)
         self._prepare(rec)
         return dict(rec.config)

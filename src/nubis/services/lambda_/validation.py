@@ -88,6 +88,3 @@ def check_config(params: dict) -> None:
     check_timeout(params.get("Timeout"))
     check_environment(params.get("Environment"))
     check_ephemeral(params.get("EphemeralStorage"))
-    if params.get("Layers"):
-        raise AwsError("InvalidParameterValueException",
-                       "nubis does not support layers yet; package dependencies in the function's zip.")
