@@ -23,8 +23,14 @@ run: install
 test: install-test
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-## bench: run the benchmarks (prints ratios against in-run baselines)
-bench: install-test
+## bench: install the bench extra (and wrk, as root) and run the benchmarks (ratios against in-run baselines)
+bench: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null; } \
+	      || echo "bench: could not install wrk: throughput.py will skip"; \
+	  else echo "bench: wrk is missing and this is not root: throughput.py will skip (apt-get install wrk)"; fi; }
 	$(BIN)/python bench/run_all.py
 
 clean:

@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Callable
 
 from . import logs as L
+from .api_environment import API_RUNTIMES, ApiRuntimes
 from .concurrency import ConcurrencyLimiter, Lease
 from .environment import Environment
 from .sandbox import describe_exit
 from .types import EngineClosed, FunctionSpec, Invocation, InvocationResult, Outcome
+from .zygote import ZygoteLauncher
 
 try:
     import orjson as _orjson
@@ -106,6 +108,8 @@ class Engine:
         account_concurrency: int = 1000,
         keep_alive_s: float = 600.0,
         python: str = sys.executable,
+        zygote: bool | None = None,
+        zygote_preload: "list[str] | tuple[str, ...] | None" = None,
     ) -> None:
         self._log_sink = log_sink
         self._meter_sink = meter_sink
@@ -120,6 +124,12 @@ class Engine:
         self._closing = False
         self._announced: set[str] = set()
         self._argv = [python, str(PYTHON_BOOTSTRAP)]
+        self._api_runtimes = ApiRuntimes()  # nodejs*, provided*: driven over the Runtime API
+        # Python environments are forked from a zygote (None: NUBIS_ZYGOTE, default on; preload
+        # None: NUBIS_ZYGOTE_PRELOAD, default json, boto3, botocore, urllib3).
+        self.zygote = ZygoteLauncher(
+            python, bootstrap=PYTHON_BOOTSTRAP, preload=zygote_preload, keep_alive_s=keep_alive_s, enabled=zygote
+        )
         v = _interpreter_version(python)
         self._interp = v
         self.runtime_version = f"python:{v[0]}.{v[1]}.v{v[2]}"
@@ -146,7 +156,7 @@ class Engine:
     async def invoke(self, spec: FunctionSpec, inv: Invocation) -> InvocationResult:
         if self._closing:
             raise EngineClosed("the engine is shutting down")
-        if spec.runtime not in PYTHON_RUNTIMES:
+        if spec.runtime not in PYTHON_RUNTIMES and spec.runtime not in API_RUNTIMES:
             raise ValueError(f"unsupported runtime: {spec.runtime}")
         lease = self._limiter.acquire(spec.scope, spec.function_arn, spec.reserved_concurrency)
         self._inflight += 1
@@ -209,6 +219,7 @@ class Engine:
                 env.sandbox.reap_blocking()
             env.close_transports()
         self._pools.clear()
+        await self.zygote.close()
         # Give in-flight invokers whose environments were killed a moment to finish.
         if self._inflight:
             loop = asyncio.get_running_loop()
@@ -255,15 +266,21 @@ class Engine:
     async def _invoke_cold(self, pool: _Pool, spec: FunctionSpec, inv: Invocation, lease: Lease) -> InvocationResult:
         env = None
         try:
-            self._announce(spec.runtime)
-            env = Environment(
-                spec,
-                argv=self._argv,
-                runtime_dir=str(PYTHON_RUNTIME_DIR),
-                python=self._python,
-                on_dead=self._on_env_dead,
-                on_reaped=self._on_env_reaped,
-            )
+            if spec.runtime in API_RUNTIMES:
+                env = self._api_runtimes.environment(
+                    spec, first_request_id=inv.request_id, on_dead=self._on_env_dead, on_reaped=self._on_env_reaped
+                )
+            else:
+                self._announce(spec.runtime)
+                env = Environment(
+                    spec,
+                    argv=self._argv,
+                    runtime_dir=str(PYTHON_RUNTIME_DIR),
+                    python=self._python,
+                    on_dead=self._on_env_dead,
+                    on_reaped=self._on_env_reaped,
+                    launcher=self.zygote,
+                )
             env.pool = pool
             pool.envs.add(env)
             self._envs.add(env)
@@ -355,7 +372,7 @@ class Engine:
 
         events: list[tuple[int, str]] = []
         if cold is not None:
-            events.append((cold.epoch_ms, L.init_start_line(self.runtime_version, spec.region, self.runtime_version_hash)))
+            events.append((cold.epoch_ms, self._init_start_line(env, spec)))
             events.extend(cold.events)
         first = len(events)
         events.append((start_ms, L.start_line(rid, spec.version)))
@@ -428,7 +445,7 @@ class Engine:
         start = time.time()
         start_ms = int(start * 1000)
         events: list[tuple[int, str]] = [
-            (cold.epoch_ms, L.init_start_line(self.runtime_version, spec.region, self.runtime_version_hash))
+            (cold.epoch_ms, self._init_start_line(env, spec))
         ]
         events.extend(cold.events)
         events.append((start_ms, L.init_report_line(init_ms, init_status, report_error)))
@@ -459,6 +476,12 @@ class Engine:
         self._emit(spec, env.log_stream, events, result, metered)
         return result
 
+    def _init_start_line(self, env: Environment, spec: FunctionSpec) -> str:
+        # Runtime-API environments (node, provided) know their own runtime version.
+        version = getattr(env, "runtime_version", "") or self.runtime_version
+        digest = getattr(env, "runtime_version_hash", "") or self.runtime_version_hash
+        return L.init_start_line(version, spec.region, digest)
+
     def _emit(self, spec: FunctionSpec, stream: str, events, result: InvocationResult, outcome: str) -> None:
         try:
             self._log_sink(spec, stream, events)
@@ -474,6 +497,7 @@ class Engine:
         interval = max(0.02, min(self.keep_alive_s / 4.0, 30.0))
         while True:
             await asyncio.sleep(interval)
+            self.zygote.reap_idle()
             deadline = loop.time() - self.keep_alive_s
             for pool in list(self._pools.values()):
                 if not pool.idle:

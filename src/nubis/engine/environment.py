@@ -215,9 +215,13 @@ class Environment:
         python: str,
         on_dead: Callable[["Environment"], None] | None = None,
         on_reaped: Callable[["Environment"], None] | None = None,
+        launcher=None,
     ) -> None:
         self.spec = spec
         self.argv = argv
+        # Optional: an object with ``async prepare()`` and ``async launch(argv, cwd=, env=)``
+        # returning a sandbox handle (e.g. the Python zygote); default: Sandbox.launch (exec).
+        self.launcher = launcher
         self.runtime_dir = runtime_dir
         self.python = python
         self.on_dead = on_dead
@@ -282,13 +286,21 @@ class Environment:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self.state = "init"
+        launcher = self.launcher
+        if launcher is not None:
+            await launcher.prepare()  # e.g. the zygote's own start: not this environment's INIT
         t0 = time.perf_counter()
         env = lambda_environment(
             self.spec, log_stream=self.log_stream, runtime_dir=self.runtime_dir, python=self.python
         )
-        sb = Sandbox.launch(self.argv, cwd=self.spec.code_dir, env=env)
+        if launcher is not None:
+            sb = await launcher.launch(self.argv, cwd=self.spec.code_dir, env=env)
+        else:
+            sb = Sandbox.launch(self.argv, cwd=self.spec.code_dir, env=env)
         self.sandbox = sb
         self.pid = sb.pid
+        if self.state != "init":  # killed while the launcher was busy: INIT ends as a kill
+            sb.kill()
         self._exited = loop.create_future()
         self._log_eof = loop.create_future()
         sb.watch(loop, self._on_exit)

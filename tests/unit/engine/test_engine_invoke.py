@@ -408,7 +408,7 @@ def test_python_runtime_name_is_reported(run, make_engine, rec, code, caplog):
 
 def test_unsupported_runtime_raises(run, make_engine, code):
     d = code("def handler(event, context):\n    return 1\n")
-    spec = make_spec(d, runtime="nodejs20.x")
+    spec = make_spec(d, runtime="java21")
 
     async def main():
         eng = make_engine()

@@ -666,5 +666,5 @@ def _parse_json_header(header, name):
         )
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and "__nubis_zygote__" not in globals():  # the zygote runs main() in a fork
     main()

@@ -1,0 +1,103 @@
+"""Cold starts of Python functions, each as a ratio against a bare interpreter start measured in this run.
+
+(a) fresh:   the first invoke of a freshly created function (a new execution environment);
+(b) busy:    a new environment for a function whose only warm environment is busy: one invocation
+             sleeps in it while a second, concurrent invocation is timed;
+(c) boto3:   the first invoke of a fresh function whose module does `import boto3`.
+(a) and (b) are compared with `python -I -S -c pass` (target <= 0.3x), (c) with
+`python -c 'import boto3'` (target <= 0.1x). Medians; samples are interleaved (a, b, c, baselines, a, b, c, ...).
+
+Run: .venv/bin/python bench/cold.py [--n 15]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from common import PAYLOAD_1K, Nubis, RawClient, bare_python_start, median_ms, time_command
+
+NOOP = "def handler(event, context):\n    return event\n"
+SLEEPY = ("import time\n\n"
+          "SERVED = 0\n\n"
+          "def handler(event, context):\n"
+          "    global SERVED\n"
+          "    SERVED += 1\n"
+          "    time.sleep(event.get('sleep', 0))\n"
+          "    return {'served': SERVED}\n")  # how many invocations this environment has served
+BOTO3 = ("import boto3\n\n"
+         "def handler(event, context):\n"
+         "    return {'boto3': boto3.__version__}\n")
+HOLD_S = 0.4  # how long the first invocation keeps the warm environment busy in (b)
+
+
+def timed(client: RawClient, raw: bytes, expect: bytes | None = None) -> float:
+    t0 = time.perf_counter()
+    status, body = client.request(raw)
+    dt = time.perf_counter() - t0
+    if status != 200 or b"errorMessage" in body:
+        raise RuntimeError(f"invoke failed: {status} {body[:300]!r}")
+    if expect is not None and body != expect:
+        raise RuntimeError(f"expected {expect!r}, got {body[:300]!r}")
+    return dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=15, help="samples of each kind (default 15)")
+    args = ap.parse_args()
+
+    fresh, busy, boto, bare_s, boto3_s = [], [], [], [], []
+    with Nubis() as nubis:
+        client = RawClient(nubis.host, nubis.port)
+        holder = RawClient(nubis.host, nubis.port)
+        # One throw-away cold start first: the runtime's one-time work (e.g. starting a zygote)
+        # is a server start-up cost, not a function's cold start.
+        nubis.create_function("prime", NOOP)
+        timed(client, nubis.invoke_request("prime"))
+
+        for i in range(args.n):
+            # (a) fresh function, first invoke
+            nubis.create_function(f"fresh{i}", NOOP)
+            fresh.append(timed(client, nubis.invoke_request(f"fresh{i}", PAYLOAD_1K)))
+
+            # (b) busy function: warm one environment, hold it busy, time a concurrent invoke
+            name = f"busy{i}"
+            nubis.create_function(name, SLEEPY)
+            timed(client, nubis.invoke_request(name, b"{}"))  # its first environment, now warm
+            time.sleep(0.1)  # let the runtime settle as it would between invocations
+            holder.send(nubis.invoke_request(name, json.dumps({"sleep": HOLD_S}).encode()))
+            time.sleep(0.02)  # the hold request has reached the warm environment
+            # A new environment has served nothing before: the answer must be {"served": 1}.
+            t_new = timed(client, nubis.invoke_request(name, PAYLOAD_1K), expect=b'{"served": 1}')
+            status, body = holder.response()
+            if status != 200 or body != b'{"served": 2}':  # the hold ran in the warm environment
+                raise RuntimeError(f"hold invoke: expected 200 {{\"served\": 2}}, got {status} {body[:300]!r}")
+            busy.append(t_new)
+
+            # (c) fresh function whose module imports boto3
+            nubis.create_function(f"boto{i}", BOTO3)
+            boto.append(timed(client, nubis.invoke_request(f"boto{i}", b"{}")))
+
+            # the baselines, interleaved too (the server is idle meanwhile)
+            bare_s += bare_python_start(1)
+            boto3_s += time_command([sys.executable, "-c", "import boto3"], 1, warmup=0)
+        client.close()
+        holder.close()
+
+    bare, boto3_bare = median_ms(bare_s), median_ms(boto3_s)
+    a, b, c = median_ms(fresh), median_ms(busy), median_ms(boto)
+
+    print(f"(a) fresh function       median {a:7.2f} ms  (n={len(fresh)})")
+    print(f"(b) new env, busy fn     median {b:7.2f} ms  (n={len(busy)})")
+    print(f"python -I -S -c pass     median {bare:7.2f} ms  (baseline)")
+    print(f"(a) ratio                {a / bare:.2f}x  (target <= 0.3x)")
+    print(f"(b) ratio                {b / bare:.2f}x  (target <= 0.3x)")
+    print(f"(c) import boto3 fn      median {c:7.2f} ms  (n={len(boto)})")
+    print(f"python -c 'import boto3' median {boto3_bare:7.2f} ms  (baseline)")
+    print(f"(c) ratio                {c / boto3_bare:.3f}x  (target <= 0.1x)")
+
+
+if __name__ == "__main__":
+    main()

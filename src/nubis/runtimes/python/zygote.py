@@ -1,0 +1,387 @@
+"""nubis Python zygote: forks execution environments with the runtime already loaded (stdlib only).
+
+Started by the engine as ``<python> zygote.py <bootstrap.py>`` in its own session. It loads the
+runtime bootstrap (as the ``__main__`` module its children will run, exactly as
+``python bootstrap.py`` would define it), imports the common libraries listed in
+``_NUBIS_ZYGOTE_PRELOAD`` (a library that fails to import is skipped and reported), calls
+``gc.freeze()``, and then serves the engine over the SOCK_SEQPACKET socket whose fd number is in
+``_NUBIS_ZYGOTE_FD``. One JSON object per message; fds travel with SCM_RIGHTS.
+
+Forking is taken off the cold-start path: the zygote keeps a *spare* child forked in advance. A
+spare has already done everything that does not depend on the function (new session,
+PR_SET_PDEATHSIG, default signal handlers, none of the zygote's fds) and waits on its own job
+socket, which the engine holds. A cold start is then one message from the engine straight to the
+spare; the engine asks the zygote for the next spare afterwards.
+
+    zygote -> engine
+      {"t": "hello", "pid", "preloaded": [top-level module names], "failed": {name: error}}
+      {"t": "s", "pid": pid}                       + fds [pidfd of the spare, its job socket]
+      {"t": "x", "pid": pid, "status": wait status, "rss": ru_maxrss kB}
+    engine -> zygote
+      {"t": "spare"}                               fork one more spare
+    engine -> spare (job socket)
+      {"cwd": dir, "env": {...}}                   + fds [control socket, log pipe write end]
+
+With its job the spare becomes what ``python bootstrap.py`` would have been: the log pipe on fds 1
+and 2, the function's environment, cwd and sys.path, a fresh random seed; then the bootstrap's
+``main()`` runs from the top level of this file, so SystemExit and uncaught exceptions end the
+process as they would end ``python bootstrap.py`` (INIT = importing the handler module, in the
+child). EOF on the job socket instead of a job: the spare exits.
+
+The zygote watches every child with a pidfd; when one exits it kills the child's process group
+(the dead leader still holds the group id), reaps it with ``wait4`` and reports the wait status
+and peak RSS. EOF on the engine socket means stop: all children's groups are killed and reaped.
+The zygote dies with the engine (PR_SET_PDEATHSIG), its children die with the zygote.
+"""
+
+import sys
+
+_STARTUP_MODULES = frozenset(sys.modules)  # what a bare interpreter start has imported
+
+import gc  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import select  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import time  # noqa: E402
+
+_RECV_BUF = 256 * 1024  # a job: the function's environment (Lambda allows 4 KB of variables)
+
+# What a freshly started CPython installs; every other signal has its default disposition.
+_FRESH_SIGNALS = {signal.SIGINT: signal.default_int_handler, signal.SIGPIPE: signal.SIG_IGN}
+if hasattr(signal, "SIGXFSZ"):
+    _FRESH_SIGNALS[signal.SIGXFSZ] = signal.SIG_IGN
+
+
+def _prctl():
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover
+        return None
+
+
+_PRCTL = _prctl()
+
+
+def _die_with(parent_pid):
+    """PR_SET_PDEATHSIG(SIGKILL); exit at once if ``parent_pid`` is already gone."""
+    if _PRCTL is not None:
+        _PRCTL(1, 9)
+    if os.getppid() != parent_pid:
+        os._exit(0)
+
+
+def _pdeathsig_armed():
+    pass
+
+
+_REHEARSAL_ENV = {
+    k: "/rehearsal/" + k
+    for k in (
+        "LANG TZ PATH LD_LIBRARY_PATH PYTHONPATH PYTHONDONTWRITEBYTECODE PYTHONUNBUFFERED "
+        "AWS_XRAY_CONTEXT_MISSING _HANDLER AWS_REGION AWS_DEFAULT_REGION AWS_EXECUTION_ENV "
+        "AWS_LAMBDA_FUNCTION_NAME AWS_LAMBDA_FUNCTION_MEMORY_SIZE AWS_LAMBDA_FUNCTION_VERSION "
+        "AWS_LAMBDA_INITIALIZATION_TYPE AWS_LAMBDA_LOG_GROUP_NAME AWS_LAMBDA_LOG_STREAM_NAME "
+        "LAMBDA_TASK_ROOT LAMBDA_RUNTIME_DIR AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID "
+        "AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN _NUBIS_CONTROL_FD"
+    ).split()
+}
+
+
+def _load_bootstrap(path):
+    """The bootstrap module as ``python bootstrap.py`` defines its ``__main__`` (without running it)."""
+    import builtins
+    import importlib.machinery
+    import types
+
+    mod = types.ModuleType("__main__")  # __name__, __doc__, __package__, __loader__, __spec__
+    ns = mod.__dict__
+    ns["__loader__"] = importlib.machinery.SourceFileLoader("__main__", path)
+    ns.update(__annotations__={}, __builtins__=builtins, __file__=path, __cached__=None)
+    ns["__nubis_zygote__"] = True  # keeps the bootstrap from running main() now
+    with open(path, "rb") as f:
+        source = f.read()
+    exec(compile(source, path, "exec"), ns)
+    del ns["__nubis_zygote__"]
+    return mod
+
+
+def _startup_additions():
+    """Variables the interpreter's start added to the environment (PEP 538 sets LC_CTYPE when the
+    locale is C): an exec'd runtime with the same LANG / LC_* gets the same."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            given = {item.partition(b"=")[0] for item in f.read().split(b"\0") if item}
+    except OSError:  # pragma: no cover
+        return {}
+    return {k: v for k, v in os.environ.items() if os.fsencode(k) not in given}
+
+
+def _preload(names):
+    failed = {}
+    for name in names:
+        try:
+            __import__(name)
+        except Exception as e:  # skipped, reported to the engine
+            failed[name] = f"{type(e).__name__}: {e}"
+    return failed
+
+
+def _top(names):
+    return {n.partition(".")[0] for n in names}
+
+
+def _send(sock, obj, fds=None):
+    data = json.dumps(obj, separators=(",", ":")).encode()
+    if fds:
+        socket.send_fds(sock, [data], fds)
+    else:
+        sock.send(data)
+
+
+class Zygote:
+    def __init__(self, sock, startup_env):
+        self.sock = sock
+        self.startup_env = startup_env
+        self.sfd = sock.fileno()
+        self.pid = os.getpid()
+        self.children = {}  # pidfd -> pid
+        self.poller = select.poll()
+
+    # ------------------------------------------------------------------ loop
+
+    def serve(self):
+        """Serve until EOF (returns None), or until this process is a new spare (returns its job socket)."""
+        poller = self.poller
+        poller.register(self.sfd, select.POLLIN)
+        job = self._fork_spare()
+        if job is not None:
+            return job
+        while self.sock is not None:
+            for fd, _ in poller.poll():
+                if fd == self.sfd:
+                    job = self._on_request()
+                    if job is not None:
+                        return job
+                    if self.sock is None:
+                        break
+                else:
+                    self._reap(fd)
+        return None
+
+    def _on_request(self):
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(self.sock, 4096, 4)
+        except OSError:
+            msg, fds = b"", []
+        for fd in fds:  # none expected
+            os.close(fd)
+        if not msg:
+            self.stop()
+            return None
+        try:
+            req = json.loads(msg)
+        except ValueError:
+            req = {}
+        if req.get("t") == "spare":
+            return self._fork_spare()
+        return None
+
+    def _fork_spare(self):
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        gc.freeze()  # whatever the loop allocated stays out of the children's collections too
+        try:
+            pid = os.fork()
+        except OSError:
+            mine.close()
+            theirs.close()
+            return None  # the engine's next request tries again
+        if pid == 0:
+            theirs.close()
+            return mine
+        mine.close()
+        pidfd = os.pidfd_open(pid)
+        self.children[pidfd] = pid
+        self.poller.register(pidfd, select.POLLIN)
+        self._reply({"t": "s", "pid": pid}, [pidfd, theirs.fileno()])
+        theirs.close()
+        return None
+
+    def _reap(self, pidfd):
+        pid = self.children.pop(pidfd, None)
+        self.poller.unregister(pidfd)
+        os.close(pidfd)
+        if pid is None:  # pragma: no cover
+            return
+        # The leader is a zombie: its pid (= process group id) cannot have been reused.
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            _, status, ru = os.wait4(pid, 0)
+            rss = ru.ru_maxrss
+        except ChildProcessError:  # pragma: no cover
+            status, rss = None, 0
+        self._reply({"t": "x", "pid": pid, "status": status, "rss": rss})
+
+    def _reply(self, obj, fds=None):
+        if self.sock is None:
+            return
+        try:
+            _send(self.sock, obj, fds)
+        except OSError:  # the engine is gone
+            self.stop()
+
+    def stop(self):
+        """Kill every child's process group and reap them; close the engine socket."""
+        for pid in self.children.values():
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for pidfd, pid in self.children.items():
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            os.close(pidfd)
+        self.children.clear()
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    # ------------------------------------------------------------------ in a spare
+
+    def become_spare(self, job_sock):
+        """Everything a new runtime process needs that does not depend on the function."""
+        os.setsid()
+        _die_with(self.pid)
+        self.sock.close()
+        self.sock = None
+        for pidfd in self.children:
+            os.close(pidfd)
+        self.children.clear()
+        self.poller = None
+        keep = job_sock.fileno()
+        os.closerange(3, keep)  # anything else inherited, as close_fds=True would do
+        os.closerange(keep + 1, 1 << 20)
+        for sig in signal.valid_signals():
+            if sig in (signal.SIGKILL, signal.SIGSTOP):
+                continue
+            want = _FRESH_SIGNALS.get(sig, signal.SIG_DFL)
+            try:
+                if signal.getsignal(sig) is not want:
+                    signal.signal(sig, want)
+            except (OSError, ValueError):  # pragma: no cover
+                pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+    def rehearse(self, bootstrap):
+        """While idle, touch what every environment's start touches: the copy-on-write page faults
+        (a few µs each, hundreds of them) are then paid before the function arrives, not during its
+        cold start. Leaves no trace (the function's environment replaces os.environ)."""
+        os.environ.clear()
+        os.environ.update(_REHEARSAL_ENV)
+        os.environ.clear()
+        import logging
+
+        root = logging.getLogger()
+        before = list(root.handlers)
+        bootstrap._setup_logging()
+        for h in root.handlers:
+            if h not in before:
+                root.removeHandler(h)
+        d = os.path.join(os.path.dirname(bootstrap.__file__), "rehearsal")
+        sys.path.insert(0, d)
+        try:
+            bootstrap._get_handler("nubis_rehearsal.handler")
+        except Exception:  # pragma: no cover
+            pass
+        finally:
+            sys.path.remove(d)
+            sys.path_importer_cache.pop(d, None)
+            sys.modules.pop("nubis_rehearsal", None)
+        ctx = bootstrap.LambdaContext("rehearsal", None, None, 0, "arn:aws:lambda:::function:rehearsal")
+        ctx.get_remaining_time_in_millis()
+        bootstrap._make_encoder().encode({"rehearsal": [1, 2.5, None, True, "x"]})
+        json.loads(b'{"rehearsal": [1, 2.5, null, true, "x"]}')
+
+    def take_job(self, job_sock, bootstrap):
+        """Wait for the function; then look like ``python bootstrap.py`` started for it."""
+        msg, fds, _flags, _addr = socket.recv_fds(job_sock, _RECV_BUF, 4)
+        job_sock.close()
+        if not msg or len(fds) != 2:
+            os._exit(0)  # no job: the engine let this spare go
+        ctl, log_w = fds
+        os.dup2(log_w, 1)
+        os.dup2(log_w, 2)
+        if log_w > 2:
+            os.close(log_w)
+        job = json.loads(msg)
+        env = job["env"]
+        env["_NUBIS_CONTROL_FD"] = str(ctl)
+        for k, v in self.startup_env.items():
+            env.setdefault(k, v)
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(job["cwd"])
+        time.tzset()
+        # sys.path as `python bootstrap.py` with this PYTHONPATH would have it (sys.path[0] is
+        # the runtime's folder, which the bootstrap takes out).
+        sys.path[1:1] = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        path = bootstrap.__file__
+        sys.argv[:] = [path]
+        if hasattr(sys, "orig_argv"):
+            sys.orig_argv = [sys.executable, path]
+        rnd = sys.modules.get("random")
+        if rnd is not None:
+            rnd.seed()
+        mark = "\x00nubis-decimal-" + os.urandom(6).hex() + ":"  # the bootstrap's per-process secret
+        bootstrap._DEC_MARK = mark
+        bootstrap._DEC_MARK_JSON = json.dumps(mark)[:-1]
+        sys.modules["__main__"] = bootstrap
+        # The spare set PR_SET_PDEATHSIG against the zygote (its parent) already.
+        bootstrap._die_with_parent = _pdeathsig_armed
+        gc.enable()
+
+
+def _main():
+    global _ZT
+    startup_env = _startup_additions()
+    env = os.environ
+    fd = int(env.pop("_NUBIS_ZYGOTE_FD"))
+    parent = int(env.pop("_NUBIS_ZYGOTE_PARENT", "0") or 0)
+    preload = [n for n in env.pop("_NUBIS_ZYGOTE_PRELOAD", "").replace(",", " ").split() if n]
+    if parent:
+        _die_with(parent)
+    os.set_inheritable(fd, False)
+    sock = socket.socket(fileno=fd)
+    sock.setblocking(True)
+
+    bootstrap = _load_bootstrap(os.path.abspath(sys.argv[1]))
+    failed = _preload(preload)
+    preloaded = sorted(_top(sys.modules) - _top(_STARTUP_MODULES) - set(sys.builtin_module_names))
+    gc.collect()
+    gc.disable()
+    gc.freeze()
+    zyg = Zygote(sock, startup_env)
+    _send(sock, {"t": "hello", "pid": zyg.pid, "preloaded": preloaded, "failed": failed})
+    job_sock = zyg.serve()
+    if job_sock is None:
+        return None
+    if "B" in os.environ.get("ZT_STAGE", "B"): zyg.become_spare(job_sock)
+    if "R" in os.environ.get("ZT_STAGE", "BR"): zyg.rehearse(bootstrap)
+    zyg.take_job(job_sock, bootstrap)
+    if os.environ.get("ZT_STOP") == "job":
+        time.sleep(30)
+    return bootstrap
+
+
+if __name__ == "__main__":
+    _runtime = _main()
+    if _runtime is not None:
+        _runtime.main()
