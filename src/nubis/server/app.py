@@ -75,7 +75,9 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     iso = probe()
     print(f"nubis {__version__} listening on {endpoint}", flush=True)
     print(f"  data dir: {data_dir}", flush=True)
-    print(f"  isolation: {', '.join(iso['enforced'])} — warning: {iso['warning']}", flush=True)
+    print(f"  isolation: {', '.join(iso['enforced'])}", flush=True)
+    if iso.get("warning"):
+        print(f"  warning: {iso['warning']}", flush=True)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
