@@ -13,6 +13,7 @@ from .. import __version__
 from ..engine import Engine, FunctionSpec, InvocationResult
 from ..engine.isolation import probe
 from ..events.async_invoke import AsyncInvokeQueue
+from ..events.bus import Bus
 from ..services.lambda_.provider import LambdaProvider
 from ..services.logs.provider import LogsProvider
 from ..store.blobs import BlobStore
@@ -64,6 +65,8 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
                          AsyncInvokeQueue(DurableQueue(db, writer, "lambda-async")), data_dir, _secret(data_dir),
                          account_concurrency, async_retry_scale)
     lam.endpoint = endpoint
+    bus = Bus()
+    bus.functions = lam
     providers = [lam, LogsProvider(logs)]
     edge = Edge(providers, endpoint, {
         "/_nubis/health": health_route(data_dir, sys.executable),

@@ -26,6 +26,7 @@ from .functions import FunctionRecord, FunctionRepository, Revision
 from .invoke import Invoker
 from .layers import LAYER_DIGESTS, LayerOps, LayerStore, merged_opt_dir
 from .policy import PolicyOps
+from .triggers import TriggerOps
 from .urls import PATH_PREFIX, FunctionUrlOps
 from .names import FunctionRef, function_arn, parse_function_name
 from .versions import VersionOps, paginate
@@ -39,7 +40,8 @@ def not_found(arn: str) -> AwsError:
     return AwsError("ResourceNotFoundException", f"Function not found: {arn}", 404, Type="User")
 
 
-class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, FunctionUrlOps, LayerOps, Provider):
+class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, FunctionUrlOps, LayerOps, TriggerOps,
+                     Provider):
     service = "lambda"
 
     def __init__(self, db: Database, blobs: BlobStore, engine: Engine, invoker_queue: Any, data_dir: Path,

@@ -1,0 +1,29 @@
+"""The bus between services: how one service triggers another without reaching into its internals.
+
+Today it carries one capability, provided by the Lambda service: queue an asynchronous invocation
+on behalf of another service (S3 notifications, SNS, schedules, ...), after checking the function's
+resource policy allows that service, exactly as AWS does.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class TriggerError(Exception):
+    """The target cannot be triggered: unknown function, or its policy does not allow the caller."""
+
+
+class FunctionTriggers(Protocol):
+    def can_invoke(self, function_arn: str, *, principal: str, source_arn: str, source_account: str) -> bool:
+        """Does the function exist and does its resource policy let `principal` (e.g. s3.amazonaws.com)
+        invoke it for `source_arn`?"""
+
+    async def invoke_async(self, function_arn: str, payload: bytes, *, principal: str, source_arn: str,
+                           source_account: str) -> str:
+        """Queue an Event invocation durably (retries and destinations apply); returns its request id.
+        Raises TriggerError when can_invoke would be False."""
+
+
+class Bus:
+    def __init__(self) -> None:
+        self.functions: FunctionTriggers | None = None

@@ -1,0 +1,64 @@
+"""What other services may ask of Lambda through the bus: policy-checked asynchronous invocations."""
+from __future__ import annotations
+
+import fnmatch
+import uuid
+from typing import TYPE_CHECKING
+
+from ...events.bus import TriggerError
+from ...server.context import RequestContext
+from .functions import FunctionRecord
+from .names import parse_function_name
+from .policy import statements
+
+if TYPE_CHECKING:
+    from .provider import LambdaProvider
+
+
+def _allows(stmt: dict, principal: str, source_arn: str, source_account: str) -> bool:
+    actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+    if not any(a in ("lambda:InvokeFunction", "lambda:*", "*") for a in actions):
+        return False
+    who = stmt.get("Principal")
+    if not (who == "*" or (isinstance(who, dict) and who.get("Service") == principal)):
+        return False
+    cond = stmt.get("Condition") or {}
+    pattern = (cond.get("ArnLike") or {}).get("AWS:SourceArn") or (cond.get("ArnEquals") or {}).get("AWS:SourceArn")
+    if pattern and not fnmatch.fnmatchcase(source_arn, pattern):
+        return False
+    account = (cond.get("StringEquals") or {}).get("AWS:SourceAccount")
+    return not account or account == source_account
+
+
+class TriggerOps:
+    """Implements events.bus.FunctionTriggers for the provider."""
+
+    def _trigger_target(self: LambdaProvider, function_arn: str) -> tuple[FunctionRecord, str | None] | None:
+        parts = function_arn.split(":")
+        if len(parts) < 7 or parts[:3] != ["arn", "aws", "lambda"]:
+            return None
+        ref = parse_function_name(":".join(parts[6:]) if parts[5] == "function" else parts[-1])
+        rec = self.functions.get(parts[4], parts[3], ref.name)
+        if rec is None or (ref.qualifier and rec.revision(ref.qualifier) is None and ref.qualifier not in rec.aliases):
+            return None
+        return rec, ref.qualifier
+
+    def can_invoke(self: LambdaProvider, function_arn: str, *, principal: str, source_arn: str,
+                   source_account: str) -> bool:
+        target = self._trigger_target(function_arn)
+        if target is None:
+            return False
+        rec, qualifier = target
+        return any(_allows(s, principal, source_arn, source_account) for s in statements(rec, qualifier))
+
+    async def invoke_async(self: LambdaProvider, function_arn: str, payload: bytes, *, principal: str,
+                           source_arn: str, source_account: str) -> str:
+        target = self._trigger_target(function_arn)
+        if target is None or not self.can_invoke(function_arn, principal=principal, source_arn=source_arn,
+                                                 source_account=source_account):
+            raise TriggerError(f"{principal} may not invoke {function_arn}")
+        rec, qualifier = target
+        ctx = RequestContext(account=rec.account, region=rec.region, service="lambda", endpoint=self.endpoint,
+                             request_id=str(uuid.uuid4()))
+        await self.invoker._enqueue(ctx, rec, payload, qualifier)
+        return ctx.request_id
