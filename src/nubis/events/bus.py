@@ -6,6 +6,7 @@ resource policy allows that service, exactly as AWS does.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -22,6 +23,24 @@ class FunctionTriggers(Protocol):
                            source_account: str) -> str:
         """Queue an Event invocation durably (retries and destinations apply); returns its request id.
         Raises TriggerError when can_invoke would be False."""
+
+    async def invoke_sync(self, function_arn: str, payload: bytes, *, principal: str, source_arn: str,
+                          source_account: str) -> SyncResult:
+        """Invoke and wait (API Gateway proxies). Raises TriggerError (incl. Throttled)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What a synchronous invocation returned: the payload, and the function error kind if it failed."""
+
+    payload: bytes
+    function_error: str | None
+    executed_version: str
+    request_id: str
+
+
+class Throttled(TriggerError):
+    """The function's concurrency is exhausted (Lambda would answer 429)."""
 
 
 class Bus:

@@ -5,7 +5,10 @@ import fnmatch
 import uuid
 from typing import TYPE_CHECKING
 
-from ...events.bus import TriggerError
+from ...engine import Invocation
+from ...engine import Throttled as EngineThrottled
+from ...events.bus import SyncResult, Throttled, TriggerError
+from .aliases import pick_version
 from ...server.context import RequestContext
 from .functions import FunctionRecord
 from .names import parse_function_name
@@ -62,3 +65,22 @@ class TriggerOps:
                              request_id=str(uuid.uuid4()))
         await self.invoker._enqueue(ctx, rec, payload, qualifier)
         return ctx.request_id
+
+    async def invoke_sync(self: LambdaProvider, function_arn: str, payload: bytes, *, principal: str,
+                          source_arn: str, source_account: str) -> SyncResult:
+        target = self._trigger_target(function_arn)
+        if target is None or not self.can_invoke(function_arn, principal=principal, source_arn=source_arn,
+                                                 source_account=source_account):
+            raise TriggerError(f"{principal} may not invoke {function_arn}")
+        rec, qualifier = target
+        alias = rec.aliases.get(qualifier or "")
+        rev = rec.revision(pick_version(alias)) if alias else rec.revision(qualifier or "$LATEST")
+        if rev is None or rec.state != "Active":
+            raise TriggerError(f"{function_arn} is not ready")
+        inv = Invocation(request_id=str(uuid.uuid4()), payload=payload,
+                         invoked_arn=f"{rec.arn}:{qualifier}" if qualifier else rec.arn)
+        try:
+            result = await self.engine.invoke(self.invoker.spec(rec, rev, self.endpoint), inv)
+        except EngineThrottled:
+            raise Throttled(f"{function_arn} is throttled") from None
+        return SyncResult(result.payload, result.function_error, result.executed_version, result.request_id)
