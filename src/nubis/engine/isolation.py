@@ -205,8 +205,9 @@ def _run_probe() -> tuple[dict, dict]:
                 except ProcessLookupError:
                     pass
                 break
-            rr, _, _ = select.select([r], [], [], left)
-            if not rr:
+            poller = select.poll()  # not select(): fds above 1024 are normal on a busy server
+            poller.register(r, select.POLLIN)
+            if not poller.poll(left * 1000):
                 continue
             chunk = os.read(r, 65536)
             if not chunk:
