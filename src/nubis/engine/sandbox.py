@@ -1,10 +1,11 @@
 """Sandbox launcher: one process tree per execution environment.
 
 This is the small, replaceable part that decides *how* an environment's process
-is created and killed. Today: a plain child process in its own session/process
-group. Later (zygotes, namespaces, cgroups) only this module changes; the rest
-of the engine sees a :class:`Sandbox` with a pid, a control socket, a log pipe,
-``kill()`` and an exit callback.
+is created and killed: here, an exec'd child process in its own session/process
+group. Python environments are normally forked from a zygote instead
+(:mod:`nubis.engine.zygote`, whose ``ForkedSandbox`` has the same interface); this
+launcher is its fallback. The rest of the engine sees a handle with a pid, a
+control socket, a log pipe, ``kill()`` and an exit callback.
 
 Exit watching uses a pidfd in the event loop (no thread, no SIGCHLD handler, no
 child watcher), and reaps with ``wait4`` to learn the peak RSS of the tree.
@@ -137,9 +138,11 @@ class Sandbox:
             return
         if self._pidfd is not None:
             # Readable iff the process has exited; it is a zombie then, so the
-            # pid (and process group id) cannot have been reused yet.
-            r, _, _ = select.select([self._pidfd], [], [], 0)
-            if not r:
+            # pid (and process group id) cannot have been reused yet. (poll, not
+            # select: a busy server has fds above FD_SETSIZE.)
+            p = select.poll()
+            p.register(self._pidfd, select.POLLIN)
+            if not p.poll(0):
                 return
             self._killpg()
         try:

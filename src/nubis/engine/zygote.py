@@ -7,6 +7,13 @@ zygote loads the runtime bootstrap and the common libraries (``json``, ``boto3``
 garbage collector and then forks one child per new execution environment. The child runs the
 bootstrap's ``main()``: INIT is still the import of the handler module, timed as Init Duration.
 
+The fork itself is off the cold-start path: the zygote keeps one *spare* child forked in advance
+(new session, PR_SET_PDEATHSIG, signals reset, its copy-on-write faults taken by a rehearsal of
+the runtime's start) that waits on a job socket the engine holds. A cold start is one message from
+the engine straight to the spare (the function's environment, cwd, control socket and log pipe);
+the next spare is asked for ``SPARE_DELAY_S`` later, so that its fork does not compete with the
+INIT for the CPU. Launches that find no spare wait for one (a burst asks for one per launch).
+
 The environment gets a :class:`ForkedSandbox`, the same handle as the exec launcher's
 :class:`~nubis.engine.sandbox.Sandbox` (pid, control socket, log pipe, ``watch``, ``kill``). The
 zygote reaps its children and reports each exit (wait status, peak RSS), so exit wording and Max
@@ -61,7 +68,7 @@ _STARTUP_PREFIXES = ("PYTHON", "LC_", "LD_", "MALLOC_")
 _STARTUP_KEYS = frozenset({"LANG", "LANGUAGE", "GLIBC_TUNABLES"})
 # Imported at startup by `python bootstrap.py` from the task root if it has them.
 _ALWAYS_SHADOWED = frozenset({"sitecustomize", "usercustomize"})
-_SIGKILLED = signal.SIGKILL  # a wait status: killed by SIGKILL
+_SIGKILLED = int(signal.SIGKILL)  # as a wait status: killed by SIGKILL
 
 
 def preload_from_env(default: Sequence[str] = DEFAULT_PRELOAD) -> tuple[str, ...]:
@@ -121,12 +128,11 @@ def _has_shared_libs(d: str) -> bool:
         return False
 
 
-def _readable(fd: int) -> bool:
-    r, _, _ = select.select([fd], [], [], 0)
-    return bool(r)
-
-
-
+def _readable(fd: int, timeout_ms: int = 0) -> bool:
+    """A pidfd is readable once its process has exited (poll: fds above FD_SETSIZE are fine)."""
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return bool(p.poll(timeout_ms))
 
 
 class _ZygoteGone(Exception):
@@ -217,7 +223,7 @@ class ForkedSandbox:
             return
         self.kill()
         if self._pidfd is not None:
-            select.select([self._pidfd], [], [], 5.0)
+            _readable(self._pidfd, 5000)
         self._finish(None, 0)
 
     # ------------------------------------------------------------------ from the launcher
@@ -352,7 +358,7 @@ class ZygoteLauncher:
             and self._idle_since is not None
             and time.monotonic() - self._idle_since >= self.keep_alive_s
         ):
-            log.info("stopping the Python zygote (pid %s): no environments for %.0f s", self.pid, self.keep_alive_s)
+            log.info("stopping the Python zygote (pid %s): no environments for %g s", self.pid, self.keep_alive_s)
             proc, pidfd = self._close()
             if proc is not None:
                 asyncio.ensure_future(_wait_proc(proc, pidfd, STOP_TIMEOUT_S))
@@ -424,7 +430,6 @@ class ZygoteLauncher:
             _NUBIS_ZYGOTE_FD=str(child.fileno()),
             _NUBIS_ZYGOTE_PARENT=str(os.getpid()),
             _NUBIS_ZYGOTE_PRELOAD=",".join(self.preload),
-            ZT_STAGE=os.environ.get("ZT_STAGE", "BR"),
         )
         try:
             proc = subprocess.Popen(

@@ -1,8 +1,9 @@
 """The bus between services: how one service triggers another without reaching into its internals.
 
-Today it carries one capability, provided by the Lambda service: queue an asynchronous invocation
-on behalf of another service (S3 notifications, SNS, schedules, ...), after checking the function's
-resource policy allows that service, exactly as AWS does.
+It carries capabilities one service offers the others: the Lambda service queues an asynchronous
+invocation on behalf of another service (S3 notifications, SNS, schedules, ...), after checking the
+function's resource policy allows that service, exactly as AWS does; S3 lets Lambda read a deployment
+package named by S3Bucket/S3Key.
 """
 from __future__ import annotations
 
@@ -43,6 +44,22 @@ class Throttled(TriggerError):
     """The function's concurrency is exhausted (Lambda would answer 429)."""
 
 
+class ObjectError(Exception):
+    """An object could not be read: `code` and `message` are S3's (NoSuchBucket, NoSuchKey, AccessDenied...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ObjectReader(Protocol):
+    def get(self, account: str, region: str, bucket: str, key: str, version: str | None = None) -> bytes:
+        """The bytes of an object, read on behalf of `account` (Lambda's Code.S3Bucket/S3Key).
+        Raises ObjectError with S3's code and message."""
+
+
 class Bus:
     def __init__(self) -> None:
         self.functions: FunctionTriggers | None = None
+        self.objects: ObjectReader | None = None  # provided by S3

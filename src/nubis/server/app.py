@@ -14,8 +14,10 @@ from ..engine import Engine, FunctionSpec, InvocationResult
 from ..engine.isolation import probe
 from ..events.async_invoke import AsyncInvokeQueue
 from ..events.bus import Bus
+from ..services.apigatewayv2.provider import ApiGatewayV2Provider
 from ..services.lambda_.provider import LambdaProvider
 from ..services.logs.provider import LogsProvider
+from ..services.s3.provider import S3Provider
 from ..store.blobs import BlobStore
 from ..store.db import BackgroundWriter, Database
 from ..store.logs import LogStore
@@ -67,7 +69,11 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     lam.endpoint = endpoint
     bus = Bus()
     bus.functions = lam
-    providers = [lam, LogsProvider(logs)]
+    s3 = S3Provider(db, data_dir, bus)
+    bus.objects = s3.reader  # Lambda reads Code.S3Bucket/S3Key packages through the bus
+    lam.bus = bus
+    http.stream_if = s3.wants_stream  # S3 uploads stream to disk instead of being buffered
+    providers = [lam, LogsProvider(logs), ApiGatewayV2Provider(db, bus), s3]
     edge = Edge(providers, endpoint, {
         "/_nubis/health": health_route(data_dir, sys.executable),
         "/_nubis/usage": usage_route(usage, data_dir),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_ACCOUNT = "000000000000"
 DEFAULT_REGION = "us-east-1"
@@ -20,8 +21,19 @@ class SigV4Scope:
 
 
 def parse_scope(authorization: str | None, query: str = "") -> SigV4Scope | None:
-    """Read the credential scope from an Authorization header or a presigned query string."""
+    """Read the credential scope from an Authorization header or a presigned query string.
+
+    S3 still accepts signature version 2 (`Authorization: AWS <key>:<sig>`, and boto3's default presigned
+    URLs, `?AWSAccessKeyId=<key>&Expires=..&Signature=..`); those carry no scope, so they are S3's.
+    """
     text = authorization or ""
+    if text.startswith("AWS "):
+        return SigV4Scope(access_key=text[4:].split(":", 1)[0].strip(), region=DEFAULT_REGION, service="s3")
+    if not text and "AWSAccessKeyId=" in query and "X-Amz-Credential=" not in query:
+        from urllib.parse import parse_qs
+
+        key = parse_qs(query).get("AWSAccessKeyId", [""])[0]
+        return SigV4Scope(access_key=key, region=DEFAULT_REGION, service="s3")
     if not text and "X-Amz-Credential=" in query:
         from urllib.parse import parse_qs
 
@@ -48,3 +60,4 @@ class RequestContext:
     endpoint: str  # base URL clients reach this server at, e.g. http://127.0.0.1:8750
     body_size: int = 0  # bytes of the request body, for services whose limits are on the whole request
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    http: Any = None  # the HttpRequest itself, for services that need more than the params (S3: query auth)

@@ -15,7 +15,7 @@ from .errors import AwsError
 from .http import MAX_BODY
 from .messages import HttpRequest, HttpResponse
 from .protocol import load_service
-from .routing import service_for
+from .routing import s3_path_style, service_for
 
 log = logging.getLogger("nubis.edge")
 
@@ -42,6 +42,8 @@ class Edge:
     async def handle(self, req: HttpRequest) -> HttpResponse:
         if req.path.startswith("/_nubis/"):
             return await self._internal(req)
+        if ".s3." in req.headers.get("host", ""):
+            req = s3_path_style(req) or req
         for provider in self.host_routers:
             claimed = provider.host_route(req)
             if claimed is not None:
@@ -62,6 +64,7 @@ class Edge:
             service=provider.service,
             endpoint=self.endpoint,
             body_size=len(req.body),
+            http=req,
         )
         op = None
         try:

@@ -4,7 +4,9 @@ Kept free of any server machinery so that the protocol layer and tests can build
 """
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 
@@ -17,6 +19,9 @@ class HttpRequest:
     body: bytes = b""
     remote: str = ""
     body_too_large: int = 0  # bytes received when the body exceeded the server's cap (it was dropped)
+    # A body still arriving (the server was asked to stream it, see HttpServer.stream_if): an async
+    # iterable of byte chunks; `body` is then empty.
+    stream: Any = None
 
     @property
     def decoded_path(self) -> str:
@@ -32,6 +37,9 @@ class HttpResponse:
     status: int = 200
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    # A body written chunk by chunk after the headers (large downloads); the headers must then carry
+    # Content-Length, and `body` is ignored.
+    stream: AsyncIterator[bytes] | None = None
 
     def header(self, name: str) -> str | None:
         lname = name.lower()

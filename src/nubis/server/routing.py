@@ -1,6 +1,8 @@
 """Which AWS service a request is for: SigV4 scope, then X-Amz-Target, then the path."""
 from __future__ import annotations
 
+import dataclasses
+
 from .context import SigV4Scope
 from .messages import HttpRequest
 
@@ -36,7 +38,25 @@ def service_for(req: HttpRequest, scope: SigV4Scope | None) -> str | None:
         if prefix in TARGET_PREFIXES:
             return TARGET_PREFIXES[prefix]
     if scope is not None:
+        if scope.service == "apigateway":  # API Gateway v1 and v2 share a signing name; v2 paths start /v2/
+            return "apigatewayv2" if req.path.startswith("/v2/") else "apigateway"
         return SIGNING_TO_MODEL.get(scope.service, scope.service)
     if req.path.startswith(LAMBDA_PATH_PREFIXES):
         return "lambda"
+    if ".s3." in req.headers.get("host", ""):
+        return "s3"  # anonymous requests to a virtual-hosted bucket
     return None
+
+
+def s3_path_style(req: HttpRequest) -> HttpRequest | None:
+    """A virtual-hosted S3 request (`<bucket>.s3[.<region>].localhost[:port]`, or the same under
+    amazonaws.com) as the path-style request it stands for (`/<bucket>/<key>`); None for any other host."""
+    host = req.headers.get("host", "")
+    if ".s3." not in host:
+        return None
+    name = host.rsplit(":", 1)[0].lower() if not host.endswith("]") else host
+    bucket, _, rest = name.rpartition(".s3.")
+    if not bucket or not (rest == "localhost" or rest.endswith(".localhost") or rest.endswith("amazonaws.com")):
+        return None
+    path = "/" + bucket + (req.path if req.path != "/" else "")
+    return dataclasses.replace(req, path=path)

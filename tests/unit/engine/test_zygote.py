@@ -413,21 +413,22 @@ def handler(event, context):
         "root_handlers": [type(h).__name__ for h in logging.getLogger().handlers],
         "root_level": logging.getLogger().level,
         "formatter_converter": logging.Formatter.converter.__name__,
-        "tz": __import__("time").tzname,
+        "tz": [__import__("time").tzname, __import__("time").timezone, __import__("time").strftime("%Z", __import__("time").localtime(0))],
         "pdeathsig": _pdeathsig(),
         "random": random.random(),
     }
 """
 
 
-def test_a_forked_environment_looks_like_an_exec_d_one(run, make_engine, rec, code):
-    spec = make_spec(code(PARITY), environment={"USER_VAR": "x"})
+@pytest.mark.parametrize("variables", [{"USER_VAR": "x"}, {"TZ": "Europe/Paris", "PYTHONPATH": "/opt/p:/opt/q"}])
+def test_a_forked_environment_looks_like_an_exec_d_one(run, make_engine, rec, code, variables):
+    spec = make_spec(code(PARITY), environment=variables)
 
     async def main(zygote: bool):
         eng = make_engine(zygote=zygote)
         try:
             a = await eng.invoke(spec, make_inv(spec))
-            spec_b = make_spec(spec.code_dir, key="second", environment={"USER_VAR": "x"})
+            spec_b = make_spec(spec.code_dir, key="second", environment=variables)
             b = await eng.invoke(spec_b, make_inv(spec_b))
             return a, b, eng.zygote.forks
         finally:

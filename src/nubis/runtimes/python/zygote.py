@@ -78,17 +78,14 @@ def _pdeathsig_armed():
     pass
 
 
-_REHEARSAL_ENV = {
-    k: "/rehearsal/" + k
-    for k in (
-        "LANG TZ PATH LD_LIBRARY_PATH PYTHONPATH PYTHONDONTWRITEBYTECODE PYTHONUNBUFFERED "
-        "AWS_XRAY_CONTEXT_MISSING _HANDLER AWS_REGION AWS_DEFAULT_REGION AWS_EXECUTION_ENV "
-        "AWS_LAMBDA_FUNCTION_NAME AWS_LAMBDA_FUNCTION_MEMORY_SIZE AWS_LAMBDA_FUNCTION_VERSION "
-        "AWS_LAMBDA_INITIALIZATION_TYPE AWS_LAMBDA_LOG_GROUP_NAME AWS_LAMBDA_LOG_STREAM_NAME "
-        "LAMBDA_TASK_ROOT LAMBDA_RUNTIME_DIR AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID "
-        "AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN _NUBIS_CONTROL_FD"
-    ).split()
-}
+# Names (and the shape) of an environment's variables, for the rehearsal.
+_REHEARSAL_KEYS = (
+    "LD_LIBRARY_PATH PYTHONPATH AWS_XRAY_CONTEXT_MISSING _HANDLER AWS_REGION AWS_DEFAULT_REGION "
+    "AWS_EXECUTION_ENV AWS_LAMBDA_FUNCTION_NAME AWS_LAMBDA_FUNCTION_MEMORY_SIZE AWS_LAMBDA_FUNCTION_VERSION "
+    "AWS_LAMBDA_INITIALIZATION_TYPE AWS_LAMBDA_LOG_GROUP_NAME AWS_LAMBDA_LOG_STREAM_NAME LAMBDA_TASK_ROOT "
+    "LAMBDA_RUNTIME_DIR AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN "
+    "_NUBIS_CONTROL_FD"
+).split()
 
 
 def _load_bootstrap(path):
@@ -284,9 +281,13 @@ class Zygote:
         """While idle, touch what every environment's start touches: the copy-on-write page faults
         (a few µs each, hundreds of them) are then paid before the function arrives, not during its
         cold start. Leaves no trace (the function's environment replaces os.environ)."""
+        own = dict(os.environ)  # LANG, TZ, PATH, ... as the zygote was started
+        rehearsal = dict(own)
+        rehearsal.update((k, "/rehearsal/" + k) for k in _REHEARSAL_KEYS)
         os.environ.clear()
-        os.environ.update(_REHEARSAL_ENV)
+        os.environ.update(rehearsal)
         os.environ.clear()
+        os.environ.update(own)
         import logging
 
         root = logging.getLogger()
@@ -309,6 +310,7 @@ class Zygote:
         ctx.get_remaining_time_in_millis()
         bootstrap._make_encoder().encode({"rehearsal": [1, 2.5, None, True, "x"]})
         json.loads(b'{"rehearsal": [1, 2.5, null, true, "x"]}')
+        gc.freeze()  # what the rehearsal left stays out of the function's collections
 
     def take_job(self, job_sock, bootstrap):
         """Wait for the function; then look like ``python bootstrap.py`` started for it."""
@@ -326,10 +328,12 @@ class Zygote:
         env["_NUBIS_CONTROL_FD"] = str(ctl)
         for k, v in self.startup_env.items():
             env.setdefault(k, v)
+        tz_before = os.environ.get("TZ")
         os.environ.clear()
         os.environ.update(env)
         os.chdir(job["cwd"])
-        time.tzset()
+        if env.get("TZ") != tz_before:
+            time.tzset()
         # sys.path as `python bootstrap.py` with this PYTHONPATH would have it (sys.path[0] is
         # the runtime's folder, which the bootstrap takes out).
         sys.path[1:1] = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -350,7 +354,6 @@ class Zygote:
 
 
 def _main():
-    global _ZT
     startup_env = _startup_additions()
     env = os.environ
     fd = int(env.pop("_NUBIS_ZYGOTE_FD"))
@@ -373,11 +376,9 @@ def _main():
     job_sock = zyg.serve()
     if job_sock is None:
         return None
-    if "B" in os.environ.get("ZT_STAGE", "B"): zyg.become_spare(job_sock)
-    if "R" in os.environ.get("ZT_STAGE", "BR"): zyg.rehearse(bootstrap)
+    zyg.become_spare(job_sock)
+    zyg.rehearse(bootstrap)
     zyg.take_job(job_sock, bootstrap)
-    if os.environ.get("ZT_STOP") == "job":
-        time.sleep(30)
     return bootstrap
 
 

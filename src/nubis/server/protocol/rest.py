@@ -120,6 +120,11 @@ class RestProtocol(ServiceProtocol):
         body = req.body
         if plan.payload is not None:
             name, shape = plan.payload
+            if req.stream is not None:  # a large upload still arriving: the service reads it chunk by chunk
+                if not plan.raw_payload:
+                    raise AwsError("MaxMessageLengthExceeded", "Your request was too big.", 400)
+                params[name] = req.stream
+                return
             if plan.raw_payload:
                 if body:
                     params[name] = bytes(body) if shape.type_name == "blob" else bytes(body).decode("utf-8")

@@ -20,7 +20,7 @@ from .rest import RestProtocol, _OutputPlan
 from .values import DecodeError
 from .xmlshape import decode_xml, encode_xml, parse_xml, xml_text
 
-__all__ = ["RestXmlProtocol", "decode_aws_chunked"]
+__all__ = ["RestXmlProtocol", "decode_aws_chunked", "AwsChunkedStream"]
 
 _S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _XML_DECL = '<?xml version="1.0" encoding="UTF-8"?>'
@@ -65,6 +65,66 @@ def decode_aws_chunked(body: bytes) -> tuple[bytes, dict[str, str]]:
     return bytes(out), trailers
 
 
+class AwsChunkedStream:
+    """Streaming `decode_aws_chunked`: iterate the data of an aws-chunked body as it arrives.
+
+    Trailing headers (checksums) are in `trailers` once the iteration has finished. A malformed or
+    truncated body raises DecodeError.
+    """
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.trailers: dict[str, str] = {}
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        buf = bytearray()
+        it = self.source.__aiter__()
+        eof = False
+
+        async def more() -> bool:
+            nonlocal eof
+            if eof:
+                return False
+            try:
+                chunk = await it.__anext__()
+            except StopAsyncIteration:
+                eof = True
+                return False
+            buf.extend(chunk)
+            return True
+
+        while True:
+            while (eol := buf.find(b"\r\n")) < 0:
+                if len(buf) > 4096 or not await more():
+                    raise DecodeError("truncated aws-chunked body")
+            try:
+                size = int(bytes(buf[:eol]).split(b";", 1)[0].strip() or b"0", 16)
+            except ValueError:
+                raise DecodeError("malformed aws-chunked header") from None
+            del buf[:eol + 2]
+            if size == 0:
+                break
+            left = size
+            while left > 0:
+                if not buf and not await more():
+                    raise DecodeError("truncated aws-chunked body")
+                take = min(left, len(buf))
+                data = bytes(buf[:take])
+                del buf[:take]
+                left -= take
+                yield data
+            while len(buf) < 2:
+                if not await more():
+                    raise DecodeError("truncated aws-chunked body")
+            del buf[:2]
+        while await more():  # trailers, up to the end of the body
+            pass
+        for line in bytes(buf).split(b"\r\n"):
+            if b":" in line:
+                name, _, value = line.partition(b":")
+                self.trailers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+
+
 class RestXmlProtocol(RestProtocol):
     protocol = "rest-xml"
     content_type = "application/xml"
@@ -75,7 +135,19 @@ class RestXmlProtocol(RestProtocol):
         self.xmlns = model.metadata.get("xmlNamespace") or (_S3_NS if self.is_s3 else "")
 
     def _parse(self, req: HttpRequest) -> tuple[OperationModel, dict[str, Any]]:
-        if "aws-chunked" in req.headers.get("content-encoding", ""):
+        if req.stream is not None and "aws-chunked" in req.headers.get("content-encoding", ""):
+            headers = dict(req.headers)
+            decoded = headers.get("x-amz-decoded-content-length")
+            if decoded is not None:
+                headers["content-length"] = decoded
+            else:
+                headers.pop("content-length", None)
+            encodings = [e.strip() for e in headers.pop("content-encoding", "").split(",")]
+            rest = ", ".join(e for e in encodings if e and e != "aws-chunked")
+            if rest:
+                headers["content-encoding"] = rest
+            req = dataclasses.replace(req, headers=headers, stream=AwsChunkedStream(req.stream))
+        elif "aws-chunked" in req.headers.get("content-encoding", ""):
             try:
                 body, trailers = decode_aws_chunked(req.body)
             except ValueError as e:
@@ -90,6 +162,13 @@ class RestXmlProtocol(RestProtocol):
         if self.is_s3 and isinstance(params.get("CopySource"), str):
             params["CopySource"] = unquote(params["CopySource"])  # S3 URL-encodes x-amz-copy-source
         return op, params
+
+    def _parse_body(self, op: OperationModel, plan: Any, req: HttpRequest, params: dict[str, Any]) -> None:
+        super()._parse_body(op, plan, req, params)
+        if plan.payload is not None and not plan.raw_payload and req.stream is None:
+            name, shape = plan.payload
+            if name not in params and shape.type_name == "structure" and req.body.strip():
+                params[name] = {}  # an explicitly empty element: S3's <NotificationConfiguration/> clears it
 
     def _malformed(self, detail: str) -> AwsError:
         return AwsError("MalformedXML", "The XML you provided was not well-formed or did not validate against "

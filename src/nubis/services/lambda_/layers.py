@@ -137,10 +137,12 @@ class LayerOps:
 
     async def publish_layer_version(self: LambdaProvider, ctx: RequestContext, p: dict) -> dict:
         content = p.get("Content") or {}
-        if content.get("ZipFile") is None:
-            raise AwsError("InvalidParameterValueException",
-                           "nubis takes layer content as Content.ZipFile until its S3 service lands.")
-        code = accept_zip(content["ZipFile"], self.blobs)
+        if content.get("ZipFile") is not None:
+            code = accept_zip(content["ZipFile"], self.blobs)
+        elif content.get("S3Bucket") or content.get("S3Key"):
+            code = accept_zip(self.s3_object(ctx, content), self.blobs)
+        else:
+            raise AwsError("InvalidParameterValueException", "Please provide a source for function code.")
         name = p["LayerName"].split(":")[-1]
         doc = {"Content": {"CodeSha256": code.sha256_b64, "CodeSize": code.size},
                "LayerArn": layer_arn(ctx.region, ctx.account, name), "Description": p.get("Description", ""),

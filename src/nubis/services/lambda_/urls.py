@@ -5,18 +5,17 @@ A URL is reachable as http://<url-id>.lambda-url.<region>.localhost:<port>/ (cur
 """
 from __future__ import annotations
 
-import base64
 import secrets
 import string
 import time
 import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl
 
 import orjson
 
 from ...engine import Invocation, Throttled
+from ...events.http_events import MalformedResponse, v2_event, v2_response
 from ...server.context import RequestContext, account_for, parse_scope
 from ...server.errors import AwsError
 from ...server.messages import HttpRequest, HttpResponse
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
 PATH_PREFIX = "/_nubis/lambda/url/"
 HOST_MARK = ".lambda-url."
 _ALPHABET = string.ascii_lowercase + string.digits
-_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
-               "application/x-www-form-urlencoded", "application/graphql")
 
 
 def new_url_id() -> str:
@@ -226,81 +223,24 @@ def _public_invoke_allowed(rec: FunctionRecord, qualifier: str) -> bool:
 
 def url_event(req: HttpRequest, path: str, url_id: str, host: str, rec: FunctionRecord, scope) -> dict:
     """The payload-2.0 event a function URL sends."""
-    now = time.time()
-    headers = {k: v for k, v in req.headers.items() if k not in ("cookie", "authorization")}
-    headers.setdefault("x-forwarded-proto", "http")
-    headers.setdefault("x-forwarded-for", req.remote or "127.0.0.1")
-    headers.setdefault("x-forwarded-port", host.rsplit(":", 1)[-1] if ":" in host else "80")
-    headers.setdefault("x-amzn-trace-id", f"Root=1-{int(now):08x}-{uuid.uuid4().hex[:24]}")
-    if "authorization" in req.headers:
-        headers["authorization"] = req.headers["authorization"]
-    query: dict[str, str] = {}
-    for k, v in parse_qsl(req.query, keep_blank_values=True):
-        query[k] = f"{query[k]},{v}" if k in query else v
-    request_id = str(uuid.uuid4())
     authorizer = None
     if scope is not None:
         account = account_for(scope.access_key)
         authorizer = {"iam": {"accessKey": scope.access_key, "accountId": account, "callerId": scope.access_key,
                               "cognitoIdentity": None, "principalOrgId": None,
                               "userArn": f"arn:aws:iam::{account}:user/nubis", "userId": scope.access_key}}
-    event: dict = {
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": req.query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "anonymous" if scope is None else account_for(scope.access_key), "apiId": url_id,
-            "authentication": None, "authorizer": authorizer, "domainName": host.split(":", 1)[0],
-            "domainPrefix": url_id,
-            "http": {"method": req.method, "path": path, "protocol": "HTTP/1.1",
-                     "sourceIp": req.remote or "127.0.0.1", "userAgent": req.headers.get("user-agent", "")},
-            "requestId": request_id, "routeKey": "$default", "stage": "$default",
-            "time": datetime.fromtimestamp(now, tz=timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now * 1000)},
-        "isBase64Encoded": False,
-    }
-    if "cookie" in req.headers:
-        event["cookies"] = [c.strip() for c in req.headers["cookie"].split(";") if c.strip()]
-    if query:
-        event["queryStringParameters"] = query
-    if req.body:
-        ctype = req.headers.get("content-type", "").lower()
-        if ctype.startswith(_TEXT_TYPES) or not ctype:
-            try:
-                event["body"] = req.body.decode("utf-8")
-            except UnicodeDecodeError:
-                event["body"], event["isBase64Encoded"] = base64.b64encode(req.body).decode(), True
-        else:
-            event["body"], event["isBase64Encoded"] = base64.b64encode(req.body).decode(), True
+    event = v2_event(req, raw_path=path, route_key="$default", stage="$default", api_id=url_id, host=host,
+                     account_id="anonymous" if scope is None else account_for(scope.access_key),
+                     request_id=str(uuid.uuid4()))
+    if "authorization" in req.headers:
+        event["headers"]["authorization"] = req.headers["authorization"]
+    event["requestContext"].update(authentication=None, authorizer=authorizer)
     return event
 
 
 def url_response(payload: bytes) -> HttpResponse:
     """Map the function's result to HTTP as function URLs do (an object with statusCode, or any JSON value)."""
     try:
-        value = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return HttpResponse(200, [("Content-Type", "application/json")], payload)
-    if not isinstance(value, dict) or "statusCode" not in value:
-        body = value.encode() if isinstance(value, str) else orjson.dumps(value)
-        return HttpResponse(200, [("Content-Type", "application/json")], body)
-    try:
-        status = int(value["statusCode"])
-    except (TypeError, ValueError):
+        return v2_response(payload)
+    except MalformedResponse:
         return _plain(502, "Internal Server Error")
-    headers = [(str(k), str(v)) for k, v in (value.get("headers") or {}).items()]
-    if not any(k.lower() == "content-type" for k, _ in headers):
-        headers.append(("Content-Type", "application/json"))
-    headers += [("Set-Cookie", str(c)) for c in value.get("cookies") or []]
-    body = value.get("body")
-    if body is None:
-        data = b""
-    elif not isinstance(body, str):
-        data = orjson.dumps(body)
-    elif value.get("isBase64Encoded"):
-        try:
-            data = base64.b64decode(body)
-        except ValueError:
-            return _plain(502, "Internal Server Error")
-    else:
-        data = body.encode()
-    return HttpResponse(status, headers, data)

@@ -1,0 +1,115 @@
+"""AWS_PROXY integrations: the request as a payload 1.0 or 2.0 event, invoked through the bus with
+API Gateway's identity (so the function's resource policy must allow apigateway.amazonaws.com),
+and the result mapped back to HTTP the way that payload format defines."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import orjson
+
+from ...events.bus import Bus, Throttled, TriggerError
+from ...events.http_events import MalformedResponse, v1_event, v1_response, v2_event, v2_response
+from ...server.messages import HttpRequest, HttpResponse
+from .integrations import lambda_function_arn
+from .matching import Match, parse_route_key
+from .store import ApiRecord
+
+log = logging.getLogger("nubis.apigateway")
+
+PRINCIPAL = "apigateway.amazonaws.com"
+
+
+@dataclass(slots=True)
+class Call:
+    """One request on its way through the gateway: what the integration needs to know."""
+
+    req: HttpRequest
+    rec: ApiRecord
+    stage_name: str
+    stage: dict
+    match: Match
+    path: str  # the path as received, relative to the API root (includes /<stage> for named stages)
+    stage_path: str  # the path relative to the stage
+    host: str
+    request_id: str
+    payload_version: str = "2.0"  # of the route's integration: decides the authorizer context's shape
+    authorizer: dict | None = None  # requestContext.authorizer for the event
+
+
+class GatewayError(Exception):
+    """Answer the client with API Gateway's own error response."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def source_arn(call: Call) -> str:
+    """arn:aws:execute-api:<region>:<account>:<api-id>/<stage>/<METHOD>/<route path> ($default: .../<stage>/$default)."""
+    rec = call.rec
+    key = parse_route_key(call.match.route["RouteKey"])
+    tail = "$default" if key.is_default else f"{call.req.method}{key.path}"
+    return f"arn:aws:execute-api:{rec.region}:{rec.account}:{rec.api_id}/{call.stage_name}/{tail}"
+
+
+def build_event(call: Call, version: str) -> dict:
+    route = call.match.route
+    stage_variables = call.stage.get("StageVariables") or None
+    if version == "1.0":
+        key = parse_route_key(route["RouteKey"])
+        resource = "$default" if key.is_default else key.path
+        event = v1_event(call.req, resource=resource, path=call.path, stage=call.stage_name, api_id=call.rec.api_id,
+                         host=call.host, account_id=call.rec.account, request_id=call.request_id,
+                         resource_id=route["RouteKey"], path_parameters=call.match.path_parameters,
+                         stage_variables=stage_variables)
+    else:
+        event = v2_event(call.req, raw_path=call.path, route_key=route["RouteKey"], stage=call.stage_name,
+                         api_id=call.rec.api_id, host=call.host, account_id=call.rec.account,
+                         request_id=call.request_id)
+        if call.match.path_parameters:
+            event["pathParameters"] = call.match.path_parameters
+        if stage_variables:
+            event["stageVariables"] = stage_variables
+    if call.authorizer is not None:
+        event["requestContext"]["authorizer"] = call.authorizer
+    return event
+
+
+async def invoke(bus: Bus, call: Call, integration: dict, function_uri: str) -> HttpResponse:
+    function_arn = lambda_function_arn(function_uri)
+    if function_arn is None or bus.functions is None:
+        log.warning("API %s route %s: %r is not a Lambda function ARN", call.rec.api_id,
+                    call.match.route["RouteKey"], function_uri)
+        raise GatewayError(500, "Internal Server Error")
+    version = integration.get("PayloadFormatVersion", "2.0")
+    payload = orjson.dumps(build_event(call, version))
+    timeout = integration.get("TimeoutInMillis", 30000) / 1000
+    task = asyncio.ensure_future(bus.functions.invoke_sync(
+        function_arn, payload, principal=PRINCIPAL, source_arn=source_arn(call), source_account=call.rec.account))
+    try:
+        result = await asyncio.wait_for(asyncio.shield(task), timeout)
+    except asyncio.TimeoutError:
+        task.add_done_callback(_quiet)  # the invocation runs on; its outcome no longer has a client
+        log.info("API %s: integration timed out after %.3f s", call.rec.api_id, timeout)
+        raise GatewayError(503, "Service Unavailable") from None
+    except Throttled:
+        raise GatewayError(429, "Too Many Requests") from None
+    except TriggerError as err:
+        # AWS answers 500 and logs "Invalid permissions on Lambda function" (or a missing function).
+        log.warning("API %s: cannot invoke %s: %s", call.rec.api_id, function_arn, err)
+        raise GatewayError(500, "Internal Server Error") from None
+    if result.function_error:
+        raise GatewayError(500, "Internal Server Error")
+    try:
+        return v1_response(result.payload) if version == "1.0" else v2_response(result.payload)
+    except MalformedResponse as err:
+        log.info("API %s: malformed Lambda proxy response from %s: %s", call.rec.api_id, function_arn, err)
+        raise GatewayError(502, "Internal Server Error") from None
+
+
+def _quiet(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()
