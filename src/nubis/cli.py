@@ -688,6 +688,40 @@ def cmd_url(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_layer(args: argparse.Namespace) -> int:
+    client = aws_client(args, "lambda")
+    if args.path is not None:  # publish
+        kwargs: dict[str, Any] = {"LayerName": args.name, "Content": {"ZipFile": load_code(Path(args.path))}}
+        if args.runtime:
+            kwargs["CompatibleRuntimes"] = args.runtime
+        if args.description:
+            kwargs["Description"] = args.description
+        doc = client.publish_layer_version(**kwargs)
+        if args.json:
+            out.dump_json(_strip_metadata(doc))
+        else:
+            print(doc["LayerVersionArn"])
+        return 0
+    if args.name:
+        versions = [v for page in client.get_paginator("list_layer_versions").paginate(LayerName=args.name)
+                    for v in page.get("LayerVersions", [])]
+        if args.json:
+            out.dump_json({"LayerVersions": versions})
+        else:
+            rows = [(v["Version"], ", ".join(v.get("CompatibleRuntimes") or []) or "-",
+                     fmt_lambda_time(v.get("CreatedDate")), v["LayerVersionArn"]) for v in versions]
+            print(out.table(["VERSION", "RUNTIMES", "CREATED (UTC)", "ARN"], rows, "rlll"))
+        return 0
+    layers = [l for page in client.get_paginator("list_layers").paginate() for l in page.get("Layers", [])]
+    if args.json:
+        out.dump_json({"Layers": layers})
+    else:
+        rows = [(l["LayerName"], l["LatestMatchingVersion"]["Version"], l["LatestMatchingVersion"]["LayerVersionArn"])
+                for l in layers]
+        print(out.table(["LAYER", "LATEST", "ARN"], rows, "lrl"))
+    return 0
+
+
 def _strip_metadata(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k != "ResponseMetadata"}
 
@@ -819,6 +853,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qualifier", metavar="ALIAS", help="give the alias its own URL")
     p.add_argument("--auth", choices=("NONE", "AWS_IAM"), default="NONE", help="auth type on create (default NONE)")
     p.add_argument("--cors-origin", nargs="+", action="extend", metavar="ORIGIN", help="allowed CORS origins on create")
+
+    p = command("layer", cmd_layer, "List layers, list a layer's versions, or publish a new version from PATH.",
+                "nubis layer deps ./deps-layer --runtime python3.12")
+    p.add_argument("name", metavar="NAME", nargs="?", help="layer name (omit to list layers)")
+    p.add_argument("path", metavar="PATH", nargs="?", help="folder or .zip to publish as a new version")
+    p.add_argument("--runtime", nargs="+", action="extend", metavar="RUNTIME", help="compatible runtimes")
+    p.add_argument("--description", help="version description")
 
     p = command("usage", cmd_usage, "Show requests, GB-seconds and what they would cost on AWS Lambda.",
                 "nubis usage --since 7d")

@@ -515,3 +515,15 @@ def test_publish_alias_and_url(nubis, lam, server):
     assert nubis("url", name).stdout.strip() == doc["FunctionUrl"]  # existing URL: printed again, not recreated
     nubis("alias", name, "live", "--rm")
     assert lam.list_aliases(FunctionName=name)["Aliases"] == []
+
+
+def test_layer_command(nubis, tmp_path):
+    layer_dir = tmp_path / "layer" / "python"
+    layer_dir.mkdir(parents=True)
+    (layer_dir / "helper.py").write_text("X = 1\n")
+    name = unique("layer")
+    arn = nubis("layer", name, str(tmp_path / "layer"), "--runtime", "python3.12").stdout.strip()
+    assert arn.endswith(f":layer:{name}:1")
+    assert name in nubis("layer").stdout
+    versions = json.loads(nubis("layer", name, "--json").stdout)["LayerVersions"]
+    assert [v["Version"] for v in versions] == [1] and versions[0]["CompatibleRuntimes"] == ["python3.12"]
