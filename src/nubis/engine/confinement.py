@@ -156,6 +156,7 @@ _CONFIG_FIELDS: dict[str, object] = {
     "tmp_mb": 512,  # private tmpfs on /tmp of this size (EphemeralStorage); None: keep the host's /tmp
     "shm_mb": 64,  # private tmpfs on /dev/shm; None: keep the host's
     "code_dir": None,  # bind-mounted read-only onto itself
+    "binds": (),  # more read-only binds, [source, target] pairs (e.g. the function's layers at /opt)
     "task_root_alias": None,  # e.g. "/var/task": the code dir also there (the mountpoint must exist)
     "readonly_paths": (),  # must stay readable (runtime dir, interpreter prefix, venv)
     "hide": (),  # covered by an empty read-only tmpfs (server data dir, /var/tmp, ...)
@@ -187,6 +188,8 @@ class ConfinementConfig:
     def __init__(self, **kw) -> None:
         for k, default in _CONFIG_FIELDS.items():
             v = kw.pop(k, default)
+            if k == "binds":
+                v = tuple((str(b[0]), str(b[1])) for b in v or ())
             object.__setattr__(self, k, tuple(v) if isinstance(v, list) else v)
         if kw:
             raise TypeError(f"unknown confinement option(s): {', '.join(sorted(kw))}")
@@ -200,7 +203,9 @@ class ConfinementConfig:
         return ConfinementConfig(**d)
 
     def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k in _CONFIG_FIELDS for v in (getattr(self, k),)}
+        d = {k: (list(v) if isinstance(v, tuple) else v) for k in _CONFIG_FIELDS for v in (getattr(self, k),)}
+        d["binds"] = [list(b) for b in self.binds]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ConfinementConfig":
@@ -711,39 +716,154 @@ def _makedirs_in(path: str, covers: list[str], file: bool = False) -> bool:
     return True
 
 
-def _setup_mounts(cfg: ConfinementConfig, uid: int, gid: int, report: Report, in_pidns: bool) -> None:
+class Prepared:
+    """What :func:`prepare` set up, for :func:`complete` to finish.
+
+    A split confinement is for a process forked *before* its function is known (a
+    zygote's spare): :func:`prepare` does the function-independent, costly part while the
+    process waits (namespaces, the mount tree with its covers, the runtime's read-only
+    paths, a fresh /proc, the capability bounding set); :func:`complete` does the rest once
+    the function is known (cgroup join and cgroup namespace, /tmp size, the code dir and the
+    other binds, covers read-only, rlimits, chdir, uid, seccomp). :func:`confine` is both
+    in one go."""
+
+    __slots__ = ("report", "cfg", "uid", "gid", "got", "defer_cgroup_ns", "joined", "in_pidns", "mounts_ok",
+                 "covers", "writable", "mounted", "hidden", "roots", "resolved", "tmp_mb", "caps_dropped")
+
+    def __init__(self, cfg: ConfinementConfig) -> None:
+        self.report = Report()
+        self.cfg = cfg
+        self.uid: int | None = None
+        self.gid: int | None = None
+        self.got: set[str] = set()
+        self.defer_cgroup_ns = False
+        self.joined = False
+        self.in_pidns = False
+        self.mounts_ok = False
+        self.covers: dict[str, str] = {}  # path -> what it is for (an empty tmpfs, read-only once complete)
+        self.writable: dict[str, str] = {}  # private writable tmpfs: path -> options
+        self.mounted: list[str] = []  # our tmpfs mounts (covers and writable), shallow first
+        self.hidden: set[str] = set()
+        self.roots: dict[str, int] = {}  # O_PATH fds of what our tmpfs mounts cover, opened before they did
+        self.resolved: dict[str, str] = {}  # realpath of bind targets, resolved before the covers
+        self.tmp_mb: int | None = None
+        self.caps_dropped = False
+
+    def close(self) -> None:
+        for fd in self.roots.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.roots.clear()
+
+    def open_source(self, src: str) -> int:
+        """An O_PATH fd on ``src`` (a path of the host's view, realpath'd): under one of our
+        tmpfs mounts it is reached from below, through the fd of what that mount covers (a
+        bind source must be in this mount namespace, so the engine cannot send its own fd)."""
+        src = self.resolved.get(src) or src
+        best = None
+        for r in self.roots:
+            if _under(src, r) and (best is None or len(r) > len(best)):
+                best = r
+        if best is None:
+            return os.open(src, os.O_PATH | os.O_CLOEXEC)
+        rel = os.path.relpath(src, best)
+        if rel == ".":
+            return os.dup(self.roots[best])
+        return os.open(rel, os.O_PATH | os.O_CLOEXEC, dir_fd=self.roots[best])
+
+
+def _add_ancestor_covers(paths: Iterable[str], uid: int, gid: int, covers: dict[str, str], report: Report) -> None:
+    """An ancestor the environment's uid cannot traverse (e.g. /root at 0700): cover it
+    with an empty tmpfs and bind back only what is wanted."""
+    for p in paths:
+        anc = _blocking_ancestor(p, uid, gid)
+        if anc is None:
+            continue
+        if anc == "/":
+            report.refused.append((f"expose {p}", "/ is not traversable"))
+            continue
+        if not any(_under(anc, c) for c in covers):
+            covers[anc] = f"cover {anc} (not traversable by uid {uid}) to expose {p}"
+
+
+def _mount_tmpfs(prep: Prepared, path: str) -> None:
+    report = prep.report
+    if path in prep.writable:
+        opts, extra = prep.writable[path], 0
+        what = f"private tmpfs {path} ({opts.split(',')[0]})"
+    else:
+        opts, extra, what = "size=64k,mode=755", MS_NOEXEC, prep.covers[path]
+    try:
+        if not _makedirs_in(path, prep.mounted):
+            report.refused.append((what, "mountpoint missing"))
+            return
+        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | extra, opts)
+        prep.mounted.append(path)
+        report.applied.append(what)
+    except OSError as e:
+        report.refused.append((what, _err(e.errno)))
+
+
+def _bind_ro(prep: Prepared, fd: int, src: str, target: str) -> None:
+    report = prep.report
+    try:
+        if not _makedirs_in(target, prep.mounted, file=not stat.S_ISDIR(os.fstat(fd).st_mode)):
+            report.refused.append((f"bind {src} -> {target}", "mountpoint missing"))
+            return
+        mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+        _remount_ro(target)
+        report.applied.append(f"bind {src} -> {target} (read-only)" if src != target else f"read-only {target}")
+    except OSError as e:
+        report.refused.append((f"bind {src} -> {target}", _err(e.errno)))
+
+
+def _bind_pairs(cfg: ConfinementConfig) -> list[tuple[str, str]]:
+    """(source, target) of the binds that depend on the function: the code dir (onto itself,
+    and at the alias) and ``cfg.binds``."""
+    pairs: list[tuple[str, str]] = []
+    if cfg.code_dir:
+        pairs.append((cfg.code_dir, cfg.code_dir))
+        if cfg.task_root_alias:
+            pairs.append((cfg.code_dir, cfg.task_root_alias))
+    for b in cfg.binds or ():
+        pairs.append((b[0], b[1]))
+    return pairs
+
+
+def _mounts_prepare(prep: Prepared, uid: int | None, gid: int | None) -> None:
+    """Phase one of the mounts: private tree, tmpfs covers (left writable), the runtime's
+    read-only paths, a fresh /proc."""
+    cfg, report = prep.cfg, prep.report
     try:
         mount(None, "/", None, MS_REC | MS_PRIVATE)
         report.applied.append("mounts private (MS_REC|MS_PRIVATE)")
     except OSError as e:
         report.refused.append(("make mounts private", _err(e.errno)))
         return  # without a private tree every further mount would leak to the host
-
-    # What must stay visible, as (source, target). Opened as O_PATH fds first, so that
-    # covering an ancestor does not hide the source from the bind.
-    binds: list[tuple[str, str]] = []
-    covers: dict[str, str] = {}  # path -> what it is for; an empty tmpfs, read-only once the binds are in
-    writable: dict[str, str] = {}  # private writable tmpfs: path -> options
-
+    prep.mounts_ok = True
+    covers, writable = prep.covers, prep.writable
     if cfg.tmp_mb is not None:
         writable["/tmp"] = f"size={int(cfg.tmp_mb)}m,mode=1777"
+        prep.tmp_mb = int(cfg.tmp_mb)
     if cfg.shm_mb is not None and os.path.isdir("/dev/shm"):
         writable["/dev/shm"] = f"size={int(cfg.shm_mb)}m,mode=1777"
 
-    hidden = {os.path.realpath(h) for h in cfg.hide}
+    hidden = prep.hidden = {os.path.realpath(h) for h in cfg.hide}
     for h in sorted(hidden):
         if os.path.isdir(h):
             covers[h] = f"hide {h}"
         else:
             report.skipped.append(f"hide {h} (not a directory)")
 
+    # Sources and targets of the function's binds, resolved while the host's view is intact.
+    pairs = _bind_pairs(cfg)
+    for src, target in pairs:
+        prep.resolved[target] = os.path.realpath(target)
+        prep.resolved[src] = os.path.realpath(src)
+
     wanted: list[str] = []
-    if cfg.code_dir:
-        code = os.path.realpath(cfg.code_dir)
-        wanted.append(code)
-        binds.append((code, code))
-        if cfg.task_root_alias:
-            binds.append((code, os.path.realpath(cfg.task_root_alias)))
     for p in cfg.readonly_paths:
         p = os.path.realpath(p)
         if not os.path.exists(p):
@@ -756,91 +876,114 @@ def _setup_mounts(cfg: ConfinementConfig, uid: int, gid: int, report: Report, in
         except OSError as e:
             report.refused.append((f"expose {p}", _err(e.errno)))
             continue
-        if cfg.uid is not None and not _can_read(st, uid, gid):
+        if uid is not None and not _can_read(st, uid, gid):
             report.refused.append((f"expose {p}", f"not readable by uid {uid} (mode {oct(st.st_mode & 0o7777)})"))
-    for p in wanted:
-        # An ancestor the environment's uid cannot traverse (e.g. /root at 0700): cover
-        # it and bind back only what is wanted.
-        anc = _blocking_ancestor(p, uid, gid) if cfg.uid is not None else None
-        if anc is not None:
-            if anc == "/":
-                report.refused.append((f"expose {p}", "/ is not traversable"))
-                continue
-            if not any(_under(anc, c) for c in covers):
-                covers[anc] = f"cover {anc} (not traversable by uid {uid}) to expose {p}"
+    if uid is not None:
+        _add_ancestor_covers(wanted + [prep.resolved[t] for _s, t in pairs], uid, gid, covers, report)
     # Everything wanted that now lies under a cover (or a private tmpfs) gets a bind.
     # (Strictly under: a wanted path that *is* a private tmpfs or a hidden dir, such as
     # /tmp showing up in sys.path, must not undo it.)
     all_covers = list(covers) + list(writable)
+    binds: list[str] = []
     for p in wanted:
         if any(_under(w, p) for w in writable) or p in hidden:
-            if (p, p) in binds:
-                binds.remove((p, p))
             report.skipped.append(f"expose {p} (it is, or contains, a private or hidden dir)")
             continue
-        if any(_under(p, c) and p != c for c in all_covers) and (p, p) not in binds:
-            binds.append((p, p))
+        if any(_under(p, c) and p != c for c in all_covers) and p not in binds:
+            binds.append(p)
 
     fds: dict[str, int] = {}
     try:
-        for src, _t in binds:
-            if src not in fds:
-                try:
-                    fds[src] = os.open(src, os.O_PATH | os.O_CLOEXEC)
-                except OSError as e:
-                    report.refused.append((f"bind {src}", _err(e.errno)))
-
-        # Covers and private tmpfs, shallow first (a deeper one may need its mountpoint
-        # created inside a shallower one).
-        mounted: list[str] = []
+        for src in binds:
+            try:
+                fds[src] = os.open(src, os.O_PATH | os.O_CLOEXEC)
+            except OSError as e:
+                report.refused.append((f"bind {src}", _err(e.errno)))
+        # What the covers and private tmpfs hide stays reachable for phase two's binds.
         order = sorted(set(covers) | set(writable), key=lambda p: (p.count("/"), p))
         for path in order:
-            if path in writable:
-                opts, extra = writable[path], 0
-                what = f"private tmpfs {path} ({opts.split(',')[0]})"
-            else:
-                opts, extra, what = "size=64k,mode=755", MS_NOEXEC, covers[path]
             try:
-                if not _makedirs_in(path, mounted):
-                    report.refused.append((what, "mountpoint missing"))
-                    continue
-                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | extra, opts)
-                mounted.append(path)
-                report.applied.append(what)
-            except OSError as e:
-                report.refused.append((what, _err(e.errno)))
-
-        for src, target in sorted(binds, key=lambda b: (b[1].count("/"), b[1])):
+                prep.roots[path] = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError:
+                pass
+        # Covers and private tmpfs, shallow first (a deeper one may need its mountpoint
+        # created inside a shallower one).
+        for path in order:
+            _mount_tmpfs(prep, path)
+        for src in sorted(binds, key=lambda b: (b.count("/"), b)):
             fd = fds.get(src)
-            if fd is None:
-                continue
-            try:
-                if not _makedirs_in(target, mounted, file=not stat.S_ISDIR(os.fstat(fd).st_mode)):
-                    report.refused.append((f"bind {src} -> {target}", "mountpoint missing"))
-                    continue
-                mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
-                _remount_ro(target)
-                report.applied.append(f"bind {src} -> {target} (read-only)" if src != target else f"read-only {target}")
-            except OSError as e:
-                report.refused.append((f"bind {src} -> {target}", _err(e.errno)))
-
-        for path in mounted:
-            if path in covers:
-                try:
-                    _remount_ro(path, MS_NOEXEC)
-                except OSError as e:
-                    report.refused.append((f"read-only {path}", _err(e.errno)))
+            if fd is not None:
+                _bind_ro(prep, fd, src, src)
     finally:
         for fd in fds.values():
             os.close(fd)
 
-    if cfg.hidepid or in_pidns:
+    if cfg.hidepid or prep.in_pidns:
         opts = "hidepid=2" if cfg.hidepid else None
         try:
             mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts)
             report.applied.append("fresh /proc" + (" (hidepid=2)" if cfg.hidepid else ""))
         except OSError as e:
             report.refused.append(("fresh /proc", _err(e.errno)))
+
+
+def _mounts_complete(prep: Prepared, cfg: ConfinementConfig, uid: int, gid: int) -> None:
+    """Phase two of the mounts: /tmp size, the function's binds, covers read-only."""
+    report = prep.report
+    if cfg.tmp_mb is not None and prep.tmp_mb is not None and int(cfg.tmp_mb) != prep.tmp_mb:
+        opts = f"size={int(cfg.tmp_mb)}m,mode=1777"
+        try:
+            mount(None, "/tmp", None, MS_REMOUNT | MS_NOSUID | MS_NODEV, opts)
+            prep.writable["/tmp"] = opts
+            prep.tmp_mb = int(cfg.tmp_mb)
+            report.applied.append(f"private tmpfs /tmp resized (size={int(cfg.tmp_mb)}m)")
+        except OSError as e:
+            report.refused.append((f"private tmpfs /tmp (size={int(cfg.tmp_mb)}m)", _err(e.errno)))
+    elif cfg.tmp_mb is not None and prep.tmp_mb is None:
+        prep.writable["/tmp"] = f"size={int(cfg.tmp_mb)}m,mode=1777"
+        prep.tmp_mb = int(cfg.tmp_mb)
+        _mount_tmpfs(prep, "/tmp")
+
+    writable, hidden = prep.writable, prep.hidden
+    opened: list[int] = []
+    code = prep.resolved.get(cfg.code_dir) or cfg.code_dir if cfg.code_dir else None
+    try:
+        for src, target in _bind_pairs(cfg):
+            target = prep.resolved.get(target) or os.path.realpath(target)
+            shown = prep.resolved.get(src) or src
+            try:
+                fd = prep.open_source(src)
+                opened.append(fd)
+            except OSError as e:
+                report.refused.append((f"bind {shown}", _err(e.errno)))
+                continue
+            # The code dir must not undo a private or hidden dir; an explicit bind (layers at
+            # /opt) may go on top of a hidden one.
+            if any(_under(w, target) for w in writable) or (target in hidden and target == code):
+                report.skipped.append(f"expose {target} (it is, or contains, a private or hidden dir)")
+                continue
+            st = os.fstat(fd)
+            if cfg.uid is not None and not _can_read(st, uid, gid):
+                report.refused.append(
+                    (f"expose {target}", f"not readable by uid {uid} (mode {oct(st.st_mode & 0o7777)})"))
+            if cfg.uid is not None:
+                before = dict(prep.covers)
+                _add_ancestor_covers([target], uid, gid, prep.covers, report)
+                for anc in prep.covers:
+                    if anc not in before:
+                        _mount_tmpfs(prep, anc)
+            _bind_ro(prep, fd, shown, target)
+    finally:
+        for fd in opened:
+            os.close(fd)
+        prep.close()
+
+    for path in prep.mounted:
+        if path in prep.covers:
+            try:
+                _remount_ro(path, MS_NOEXEC)
+            except OSError as e:
+                report.refused.append((f"read-only {path}", _err(e.errno)))
 
 
 def _loopback_up() -> None:
@@ -898,36 +1041,41 @@ def confine(cfg: ConfinementConfig) -> Report:
     docstring for the order. With ``cfg.pid_namespace`` the caller's process becomes
     a waiter that never returns, and this returns in its child (pid 1 of the new
     namespace). Never raises because the host refuses something: see the Report."""
-    report = Report()
-    is_root = os.geteuid() == 0
-    uid = cfg.uid if cfg.uid is not None else os.getuid()
-    gid = cfg.gid if cfg.gid is not None else (cfg.uid if cfg.uid is not None else os.getgid())
+    return complete(prepare(cfg), cfg)
+
+
+def prepare(cfg: ConfinementConfig, *, split: bool = False, for_uid: int | None = None) -> Prepared:
+    """Phase one (see :class:`Prepared`): cgroup join (when ``cfg.cgroup_procs``),
+    namespaces, the mount tree (private; /tmp, /dev/shm; covers over hidden paths and
+    untraversable ancestors, still writable; the runtime's read-only paths; a fresh /proc),
+    hostname, the capability bounding set.
+
+    ``split=True`` is for a process that does not know its function yet: the cgroup
+    namespace waits for :func:`complete` (it must be entered after the cgroup join), and
+    covers are planned for ``for_uid`` (any environment uid: they are all strangers to the
+    host's files) when ``cfg.uid`` is not set yet."""
+    prep = Prepared(cfg)
+    report = prep.report
+    uid = cfg.uid if cfg.uid is not None else for_uid
+    gid = cfg.gid if cfg.gid is not None else uid
+    prep.uid, prep.gid = uid, gid
 
     # 1. cgroups, while still root and before a cgroup namespace hides the tree.
     if cfg.cgroup_procs:
         join_cgroups(cfg.cgroup_procs, report)
+        prep.joined = True
 
     # 2. namespaces: all at once (one copy of the mount table), then one by one to find
     # out which the host refuses.
-    flags = 0
-    for name in cfg.namespaces:
+    names = list(cfg.namespaces)
+    for name in names:
         if name not in NAMESPACE_FLAGS:
             raise ValueError(f"unknown namespace {name!r}")
-        flags |= NAMESPACE_FLAGS[name]
-    got: set[str] = set()
-    if flags:
-        try:
-            unshare(flags)
-            got = set(cfg.namespaces)
-        except OSError:
-            for name in cfg.namespaces:
-                try:
-                    unshare(NAMESPACE_FLAGS[name])
-                    got.add(name)
-                except OSError as e:
-                    report.refused.append((f"{name} namespace", _err(e.errno)))
-        if got:
-            report.applied.append("namespaces: " + ",".join(n for n in cfg.namespaces if n in got))
+    if split and "cgroup" in names and not prep.joined:
+        names.remove("cgroup")
+        prep.defer_cgroup_ns = True
+    _unshare_all(prep, names)
+    got = prep.got
     if "net" in got:
         try:
             _loopback_up()
@@ -943,20 +1091,82 @@ def confine(cfg: ConfinementConfig) -> Report:
             report.refused.append(("hostname", _err(e.errno)))
 
     # 3. pid namespace (double fork; only the grandchild returns).
-    in_pidns = False
     if cfg.pid_namespace:
         if "mount" not in got:
             report.refused.append(("pid namespace", "needs the mount namespace (for its own /proc)"))
+        elif split:
+            report.refused.append(("pid namespace", "not available to a process forked ahead of its function"))
         else:
-            in_pidns = enter_pid_namespace(report)
+            prep.in_pidns = enter_pid_namespace(report)
 
-    # 4. mounts.
+    # 4. mounts, phase one.
     if "mount" in got:
-        _setup_mounts(cfg, uid, gid, report, in_pidns)
-    elif cfg.tmp_mb is not None or cfg.hide or cfg.code_dir or cfg.hidepid:
-        report.refused.append(("mounts", "no mount namespace: /tmp, hidden paths and read-only code not applied"))
+        _mounts_prepare(prep, uid, gid)
 
-    # 5. rlimits and working directory (after the mounts: a cwd taken before them would
+    # 5. the capability bounding set (the effective set stays: phase two still mounts).
+    if cfg.drop_bounding_caps and os.geteuid() == 0 and (cfg.uid is not None or for_uid is not None):
+        try:
+            for cap in range(_cap_last() + 1):
+                prctl(PR_CAPBSET_DROP, cap)
+            prep.caps_dropped = True
+            report.applied.append("capability bounding set emptied")
+        except OSError as e:
+            report.refused.append(("capability bounding set", _err(e.errno)))
+    return prep
+
+
+def _unshare_all(prep: Prepared, names: list[str]) -> None:
+    report = prep.report
+    flags = 0
+    for name in names:
+        flags |= NAMESPACE_FLAGS[name]
+    if not flags:
+        return
+    got: set[str] = set()
+    try:
+        unshare(flags)
+        got = set(names)
+    except OSError:
+        for name in names:
+            try:
+                unshare(NAMESPACE_FLAGS[name])
+                got.add(name)
+            except OSError as e:
+                report.refused.append((f"{name} namespace", _err(e.errno)))
+    if got:
+        report.applied.append("namespaces: " + ",".join(n for n in names if n in got))
+    prep.got |= got
+
+
+def complete(prep: Prepared, cfg: ConfinementConfig | None = None) -> Report:
+    """Phase two (see :class:`Prepared`), with the function's configuration ``cfg``
+    (default: the one given to :func:`prepare`). Of ``cfg`` it uses: cgroup_procs, uid,
+    gid, tmp_mb, code_dir, task_root_alias, binds, chdir, the rlimits,
+    drop_bounding_caps, dumpable, parent_death_signal, no_new_privs, seccomp and
+    seccomp_deny. Returns the report of both phases."""
+    cfg = cfg if cfg is not None else prep.cfg
+    report = prep.report
+    is_root = os.geteuid() == 0
+    uid = cfg.uid if cfg.uid is not None else (prep.uid if prep.uid is not None else os.getuid())
+    gid = cfg.gid if cfg.gid is not None else (cfg.uid if cfg.uid is not None else (
+        prep.gid if prep.gid is not None else os.getgid()))
+
+    # 1. cgroups and the cgroup namespace (rooted at the environment's own cgroup).
+    if cfg.cgroup_procs and not prep.joined:
+        join_cgroups(cfg.cgroup_procs, report)
+        prep.joined = True
+    if prep.defer_cgroup_ns:
+        prep.defer_cgroup_ns = False
+        _unshare_all(prep, ["cgroup"])
+
+    # 2. mounts, phase two.
+    if "mount" in prep.got and prep.mounts_ok:
+        _mounts_complete(prep, cfg, uid, gid)
+    elif "mount" not in prep.got and (cfg.tmp_mb is not None or prep.cfg.hide or cfg.code_dir or prep.cfg.hidepid):
+        report.refused.append(("mounts", "no mount namespace: /tmp, hidden paths and read-only code not applied"))
+    prep.close()
+
+    # 3. rlimits and working directory (after the mounts: a cwd taken before them would
     # still point at the covered directory).
     for name, res, val in (
         ("RLIMIT_NOFILE", resource.RLIMIT_NOFILE, cfg.nofile),
@@ -977,15 +1187,16 @@ def confine(cfg: ConfinementConfig) -> Report:
         except OSError as e:
             report.refused.append((f"chdir {wd}", _err(e.errno)))
 
-    # 6. capabilities and identity.
+    # 4. capabilities and identity.
     if cfg.uid is not None:
         if not is_root:
             report.refused.append((f"uid {cfg.uid}", "not running as root"))
         else:
-            if cfg.drop_bounding_caps:
+            if cfg.drop_bounding_caps and not prep.caps_dropped:
                 try:
                     for cap in range(_cap_last() + 1):
                         prctl(PR_CAPBSET_DROP, cap)
+                    prep.caps_dropped = True
                     report.applied.append("capability bounding set emptied")
                 except OSError as e:
                     report.refused.append(("capability bounding set", _err(e.errno)))
@@ -997,7 +1208,7 @@ def confine(cfg: ConfinementConfig) -> Report:
             except OSError as e:
                 report.refused.append((f"uid {uid}", _err(e.errno)))
 
-    # 7. dumpable and parent-death signal (both reset by the uid change).
+    # 5. dumpable and parent-death signal (both reset by the uid change).
     if cfg.dumpable and cfg.uid is not None:
         try:
             prctl(PR_SET_DUMPABLE, 1)
@@ -1010,7 +1221,7 @@ def confine(cfg: ConfinementConfig) -> Report:
         except OSError as e:
             report.refused.append(("parent-death signal", _err(e.errno)))
 
-    # 8. no_new_privs, then seccomp (last: it forbids the calls above).
+    # 6. no_new_privs, then seccomp (last: it forbids the calls above).
     nnp = False
     if cfg.no_new_privs:
         try:

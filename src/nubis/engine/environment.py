@@ -92,23 +92,27 @@ def new_log_stream_name(version: str, now: float | None = None) -> str:
 
 
 def lambda_environment(
-    spec: FunctionSpec, *, log_stream: str, runtime_dir: str, python: str
+    spec: FunctionSpec, *, log_stream: str, runtime_dir: str, python: str, opt: str | None = None
 ) -> dict[str, str]:
     """The process environment of an execution environment (facts §3.4).
 
     Precedence, lowest first: unreserved defaults, platform extras that are not
     reserved, the user's variables, reserved platform extras (credentials),
-    Lambda's reserved variables.
+    Lambda's reserved variables. ``opt``: where the function's layers appear
+    (``/opt`` when they are mounted there, else their real directory; None
+    without layers): ``<opt>/lib`` joins LD_LIBRARY_PATH, ``<opt>/bin`` PATH.
     """
     task_root = spec.code_dir
     ld = f"{task_root}:{task_root}/lib"
     host_ld = os.environ.get("LD_LIBRARY_PATH")
     if host_ld:
         ld = f"{host_ld}:{ld}"
+    if opt:
+        ld = f"{ld}:{opt}/lib"
     env: dict[str, str] = {
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "PATH": f"{os.path.dirname(python)}:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+        "PATH": f"{os.path.dirname(python)}:/usr/local/bin:/usr/bin/:/bin:{opt or '/opt'}/bin",
         "LD_LIBRARY_PATH": ld,
         "PYTHONPATH": task_root,
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -216,9 +220,16 @@ class Environment:
         on_dead: Callable[["Environment"], None] | None = None,
         on_reaped: Callable[["Environment"], None] | None = None,
         launcher=None,
+        limits=None,
+        enforcer=None,
     ) -> None:
         self.spec = spec
         self.argv = argv
+        # This environment's uid, cgroup and confinement (enforcer.EnvLimits), and who reads its
+        # confinement report (enforcer.Enforcer); None: a plain process.
+        self.limits = limits
+        self.enforcer = enforcer
+        self.oom = False  # the kernel's OOM killer ended it
         # Optional: an object with ``async prepare()`` and ``async launch(argv, cwd=, env=)``
         # returning a sandbox handle (e.g. the Python zygote); default: Sandbox.launch (exec).
         self.launcher = launcher
@@ -290,13 +301,20 @@ class Environment:
         if launcher is not None:
             await launcher.prepare()  # e.g. the zygote's own start: not this environment's INIT
         t0 = time.perf_counter()
+        lim = self.limits
+        opt = lim.opt if lim is not None else (self.spec.opt_dir or None)
         env = lambda_environment(
-            self.spec, log_stream=self.log_stream, runtime_dir=self.runtime_dir, python=self.python
+            self.spec, log_stream=self.log_stream, runtime_dir=self.runtime_dir, python=self.python, opt=opt
         )
+        if opt:
+            env["_NUBIS_OPT_DIR"] = opt  # the bootstrap puts its python dirs on sys.path
+        confine = lim.cfg if lim is not None else None
         if launcher is not None:
-            sb = await launcher.launch(self.argv, cwd=self.spec.code_dir, env=env)
+            sb = await launcher.launch(
+                self.argv, cwd=self.spec.code_dir, env=env, confine=confine, opt_dir=self.spec.opt_dir or None
+            )
         else:
-            sb = Sandbox.launch(self.argv, cwd=self.spec.code_dir, env=env)
+            sb = Sandbox.launch(self.argv, cwd=self.spec.code_dir, env=env, confine=confine)
         self.sandbox = sb
         self.pid = sb.pid
         if self.state != "init":  # killed while the launcher was busy: INIT ends as a kill
@@ -314,6 +332,7 @@ class Environment:
         self._ctl.write(HDR.pack(len(self._nonce) + 1, FT_HELLO) + self._nonce)
         fut = self._arm(INIT_TOKEN, INIT_TIMEOUT_S, t0)
         outcome: Outcome = await fut
+        self.check_confinement()
         if outcome.kind == "ready":
             self.state = "ready"
             outcome.max_rss_kb = self.peak_rss_kb()
@@ -321,6 +340,15 @@ class Environment:
             outcome.max_rss_kb = self.peak_rss_kb()
             self.kill()
         return outcome, outcome.duration_ms
+
+    def check_confinement(self) -> None:
+        """Hand the confinement report (if any arrived) to the enforcer, which logs refusals once."""
+        sb = self.sandbox
+        if sb is None or self.enforcer is None:
+            return
+        get = getattr(sb, "confinement_report", None)
+        if get is not None:
+            self.enforcer.check_report(get())
 
     # ------------------------------------------------------------------ INVOKE (hot path)
 
@@ -494,6 +522,8 @@ class Environment:
     def _on_exit(self, status: int | None, maxrss: int) -> None:
         if maxrss > self.max_rss_kb:
             self.max_rss_kb = maxrss
+        if self.limits is not None and self.limits.oom_killed(status):
+            self.oom = True
         if self._exited is not None and not self._exited.done():
             self._exited.set_result(status)
         if self._waiter is not None and not self._failing:
@@ -535,7 +565,9 @@ class Environment:
             duration_ms = (t_detect - self._t0) * 1000.0
         self._die()
         self._resolve(
-            waiter, Outcome(kind, b"", events, duration_ms, exit_status=status, max_rss_kb=self.max_rss_kb or None)
+            waiter,
+            Outcome(kind, b"", events, duration_ms, exit_status=status, max_rss_kb=self.max_rss_kb or None,
+                    oom=self.oom and kind == "exit"),
         )
 
     # ------------------------------------------------------------------ teardown

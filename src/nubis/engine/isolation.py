@@ -37,11 +37,17 @@ FEATURES = ("uid", "namespaces", "private-tmp", "hidden-paths", "read-only-code"
             "no-new-privs", "seccomp", "cgroup-memory", "cgroup-pids", "cgroup-cpu")
 
 
-def set_enforced(names: list[str]) -> None:
-    """The launcher declares what it applies to every environment (after integrating
-    confinement); ``probe()["enforced"]`` and the warning follow."""
+_declared: list[bool] = []  # set_enforced() was called
+_off_reason: list[str] = []
+
+
+def set_enforced(names: list[str], reason: str | None = None) -> None:
+    """The engine declares what it applies to every environment; ``probe()["enforced"]``
+    and the warning follow. ``reason``: why nothing is applied (isolation turned off)."""
     global _extra_enforced
     _extra_enforced = [n for n in names if n not in ENFORCED]
+    _declared[:] = [True]
+    _off_reason[:] = [reason] if reason else []
 
 
 def _writable(path: str) -> bool:
@@ -310,12 +316,14 @@ def probe(refresh: bool = False) -> dict:
     available, details = _host(refresh)
     enforced = list(ENFORCED) + list(_extra_enforced)
     missing = _missing(available)
-    if not _extra_enforced:
+    if _off_reason or not _declared:
+        why = _off_reason[0] if _off_reason else "no engine has declared what it applies"
         warning = (
-            "functions run as separate processes of the server's user; uid, namespace, cgroup and seccomp "
-            "confinement is not applied by the launcher yet"
-            + (f" (host also lacks: {', '.join(missing)})" if missing else "")
+            f"functions run as separate processes of the server's user: {why}; no uid, namespace, cgroup "
+            "or seccomp confinement" + (f" (host also lacks: {', '.join(missing)})" if missing else "")
         )
+    elif not _extra_enforced:
+        warning = "the host allows no confinement" + (f" (lacks: {', '.join(missing)})" if missing else "")
     else:
         not_applied = [f for f in FEATURES if f not in enforced and f in enforceable()]
         parts = []

@@ -14,6 +14,7 @@ child watcher), and reaps with ``wait4`` to learn the peak RSS of the tree.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import select
 import signal
@@ -34,11 +35,12 @@ class Sandbox:
     Both belong to the caller once :meth:`launch` returns.
     """
 
-    def __init__(self, proc: subprocess.Popen, control: socket.socket, log_fd: int) -> None:
+    def __init__(self, proc: subprocess.Popen, control: socket.socket, log_fd: int, report_fd: int | None = None) -> None:
         self.proc = proc
         self.pid: int = proc.pid
         self.control = control
         self.log_fd = log_fd
+        self._report_fd = report_fd  # the confinement wrapper's report (one JSON line), if confined
         self.exit_status: int | None = None  # raw wait status once reaped
         self.max_rss_kb: int = 0
         self.reaped = False
@@ -55,18 +57,28 @@ class Sandbox:
     # ------------------------------------------------------------------ start
 
     @classmethod
-    def launch(cls, argv: Sequence[str], *, cwd: str, env: dict[str, str]) -> "Sandbox":
+    def launch(cls, argv: Sequence[str], *, cwd: str, env: dict[str, str], confine=None) -> "Sandbox":
         """Start ``argv`` in its own session with a private control socket.
 
         The child's end of the socketpair is passed with ``pass_fds``; its fd
         number is put in ``env[CONTROL_FD_ENV]``. stdout and stderr go to the
-        same pipe.
+        same pipe. ``confine`` (a ``confinement.ConfinementConfig``): the process
+        confines itself first (``confinement.exec_argv``'s wrapper), then execs
+        ``argv``; its report arrives on a pipe (:meth:`confinement_report`).
         """
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
         child_fd = child_sock.fileno()
         env = dict(env)
         env[CONTROL_FD_ENV] = str(child_fd)
+        pass_fds: tuple[int, ...] = (child_fd,)
+        rep_r = rep_w = None
+        if confine is not None:
+            from . import confinement
+
+            rep_r, rep_w = os.pipe()
+            argv = confinement.exec_argv(confine, argv, report_fd=rep_w)
+            pass_fds += (rep_w,)
         try:
             proc = subprocess.Popen(
                 list(argv),
@@ -75,19 +87,43 @@ class Sandbox:
                 stdin=subprocess.DEVNULL,
                 stdout=log_w,
                 stderr=log_w,
-                pass_fds=(child_fd,),
+                pass_fds=pass_fds,
                 close_fds=True,
                 start_new_session=True,
             )
         except BaseException:
             parent_sock.close()
             os.close(log_r)
+            if rep_r is not None:
+                os.close(rep_r)
             raise
         finally:
             child_sock.close()
             os.close(log_w)
+            if rep_w is not None:
+                os.close(rep_w)
         parent_sock.setblocking(False)
-        return cls(proc, parent_sock, log_r)
+        if rep_r is not None:
+            os.set_blocking(rep_r, False)
+        return cls(proc, parent_sock, log_r, rep_r)
+
+    def confinement_report(self) -> dict | None:
+        """The confinement wrapper's report, once it has written it (non-blocking; read once)."""
+        fd = self._report_fd
+        if fd is None:
+            return None
+        try:
+            data = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            return None
+        except OSError:
+            data = b""
+        os.close(fd)
+        self._report_fd = None
+        try:
+            return json.loads(data) if data else None
+        except ValueError:
+            return None
 
     # ------------------------------------------------------------------ memory
 
@@ -172,6 +208,9 @@ class Sandbox:
             cb(status, maxrss)
 
     def _close_fds(self) -> None:
+        if self._report_fd is not None:
+            os.close(self._report_fd)
+            self._report_fd = None
         if self._pidfd is not None:
             if self._loop is not None:
                 try:

@@ -24,6 +24,8 @@ class FunctionSpec:
     reserved_concurrency: int | None = None
     scope: str = ""  # concurrency scope, e.g. f"{account}/{region}"
     architecture: str = "x86_64"  # billed per architecture
+    ephemeral_mb: int = 512  # EphemeralStorage.Size: the private /tmp
+    opt_dir: str | None = None  # the function's layers merged into one directory (mounted at /opt), or None
 
     # dicts are not hashable; identity is the key.
     def __hash__(self) -> int:
@@ -84,3 +86,4 @@ class Outcome:
     duration_ms: float = 0.0
     exit_status: int | None = None
     max_rss_kb: int | None = None
+    oom: bool = False  # the runtime was OOM-killed (memory cgroup): Runtime.OutOfMemory

@@ -168,10 +168,19 @@ class ForkedSandbox:
     a reused pid. If the zygote dies, its children die with it and the pidfd tells when.
     """
 
-    def __init__(self, owner: "ZygoteLauncher", pid: int, pidfd: int, control: socket.socket, log_fd: int) -> None:
+    def __init__(
+        self,
+        owner: "ZygoteLauncher",
+        pid: int,
+        pidfd: int,
+        control: socket.socket,
+        log_fd: int,
+        report_sock: socket.socket | None = None,
+    ) -> None:
         self.pid = pid
         self.control = control
         self.log_fd = log_fd
+        self._report_sock = report_sock  # the spare's job socket: its confinement report comes back on it
         self.zygote_pid = owner.pid
         self.exit_status: int | None = None
         self.max_rss_kb = 0
@@ -189,6 +198,24 @@ class ForkedSandbox:
             os.close(sfd)  # already exited: the pid may belong to another process by now
             sfd = None
         self._status_fd = sfd
+
+    def confinement_report(self) -> dict | None:
+        """The report the child sent once it had confined itself (non-blocking; read once)."""
+        sock = self._report_sock
+        if sock is None:
+            return None
+        try:
+            data = sock.recv(1 << 20)
+        except BlockingIOError:
+            return None
+        except OSError:
+            data = b""
+        sock.close()
+        self._report_sock = None
+        try:
+            return json.loads(data).get("report") if data else None
+        except (ValueError, AttributeError):
+            return None
 
     def peak_rss_kb(self) -> int | None:
         fd = self._status_fd
@@ -266,6 +293,9 @@ class ForkedSandbox:
         if self._status_fd is not None:
             os.close(self._status_fd)
             self._status_fd = None
+        if self._report_sock is not None:
+            self._report_sock.close()
+            self._report_sock = None
         cb, self._on_exit = self._on_exit, None
         if cb is not None:
             cb(status, self.max_rss_kb)
@@ -290,8 +320,11 @@ class ZygoteLauncher:
         preload: Iterable[str] | None = None,
         keep_alive_s: float = 600.0,
         enabled: bool | None = None,
+        confinement: "dict | None" = None,
     ) -> None:
         self.python = python
+        # The spares' (function-independent) confinement, or None: environments are not confined.
+        self.spare_confine = confinement
         self.bootstrap = str(bootstrap)
         self.argv = [python, self.bootstrap]
         self.preload = tuple(preload) if preload is not None else preload_from_env()
@@ -307,6 +340,7 @@ class ZygoteLauncher:
         self.last_start_s: float | None = None  # how long the last start took
         self.preloaded: frozenset[str] = frozenset()
         self.failed_imports: dict[str, str] = {}
+        self.hello_version: tuple[int, int] | None = None
         self._shadowed: frozenset[str] = _ALWAYS_SHADOWED
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sock: socket.socket | None = None
@@ -335,19 +369,24 @@ class ZygoteLauncher:
         if self.enabled:
             await self._ensure()
 
-    async def launch(self, argv: Sequence[str], *, cwd: str, env: dict[str, str]):
-        """A started environment process: a :class:`ForkedSandbox` or an exec'd :class:`Sandbox`."""
+    async def launch(
+        self, argv: Sequence[str], *, cwd: str, env: dict[str, str], confine=None, opt_dir: str | None = None
+    ):
+        """A started environment process: a :class:`ForkedSandbox` or an exec'd :class:`Sandbox`.
+
+        ``confine``: the environment's ``ConfinementConfig`` (or None); ``opt_dir``: the real
+        directory of its merged layers (its Python packages and libraries may shadow the zygote's)."""
         if self.enabled and list(argv) == self.argv and await self._ensure():
-            if self._compatible(cwd, env):
+            if self._compatible(cwd, env, opt_dir) and (confine is None or self.spare_confine is not None):
                 try:
-                    sb = await self._fork(cwd, env)
+                    sb = await self._fork(cwd, env, confine)
                 except _ZygoteGone:
                     pass  # started again by the next cold start; this one is exec'd
                 else:
                     self.forks += 1
                     return sb
         self.execs += 1
-        return Sandbox.launch(argv, cwd=cwd, env=env)
+        return Sandbox.launch(argv, cwd=cwd, env=env, confine=confine)
 
     def reap_idle(self) -> None:
         """Stop the zygote once it has had no environments for the keep-alive period."""
@@ -431,6 +470,11 @@ class ZygoteLauncher:
             _NUBIS_ZYGOTE_PARENT=str(os.getpid()),
             _NUBIS_ZYGOTE_PRELOAD=",".join(self.preload),
         )
+        if self.spare_confine is not None:
+            from . import confinement
+
+            env["_NUBIS_CONFINEMENT"] = confinement.__file__
+            env["_NUBIS_SPARE_CONFINE"] = json.dumps(self.spare_confine, separators=(",", ":"))
         try:
             proc = subprocess.Popen(
                 [self.python, str(ZYGOTE_SCRIPT), self.bootstrap],
@@ -485,6 +529,8 @@ class ZygoteLauncher:
         self.state = "ready"
         self.last_start_s = time.perf_counter() - t0
         self.preloaded = frozenset(hello.get("preloaded") or ())
+        pv = hello.get("python")
+        self.hello_version = (int(pv[0]), int(pv[1])) if isinstance(pv, list) and len(pv) >= 2 else None
         self.failed_imports = dict(hello.get("failed") or {})
         self._shadowed = self.preloaded | _ALWAYS_SHADOWED
         self._idle_since = time.monotonic()
@@ -532,7 +578,7 @@ class ZygoteLauncher:
         self._scan_cache[d] = hit
         return hit
 
-    def _compatible(self, cwd: str, env: dict[str, str]) -> bool:
+    def _compatible(self, cwd: str, env: dict[str, str], opt_dir: str | None = None) -> bool:
         """Would a forked child look exactly like an exec'd one to this function?"""
         base = self.base_env
         task_root = env.get("LAMBDA_TASK_ROOT") or cwd
@@ -547,9 +593,20 @@ class ZygoteLauncher:
         ld = f"{task_root}:{task_root}/lib"
         if base.get("LD_LIBRARY_PATH"):
             ld = f"{base['LD_LIBRARY_PATH']}:{ld}"
-        if env.get("LD_LIBRARY_PATH") != ld:
+        got_ld = env.get("LD_LIBRARY_PATH")
+        opt = env.get("_NUBIS_OPT_DIR")
+        if opt and got_ld == f"{ld}:{opt}/lib":
+            got_ld = ld
+        if got_ld != ld:
             return False
         dirs = [task_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != task_root]
+        if opt_dir:
+            # The layers: seen at /opt inside the environment, scanned where they really are.
+            if _has_shared_libs(os.path.join(opt_dir, "lib")):
+                return False
+            maj, mnr = self._py_version()
+            dirs += [os.path.join(opt_dir, "python", "lib", f"python{maj}.{mnr}", "site-packages"),
+                     os.path.join(opt_dir, "python")]
         shadowed = self._shadowed
         for d in dirs:
             try:
@@ -562,11 +619,22 @@ class ZygoteLauncher:
                 return False
         return True
 
+    def _py_version(self) -> tuple[int, int]:
+        v = self.hello_version
+        if v is None:
+            import sys
+
+            return sys.version_info[0], sys.version_info[1]
+        return v
+
     # ------------------------------------------------------------------ fork
 
-    async def _fork(self, cwd: str, env: dict[str, str]) -> ForkedSandbox:
+    async def _fork(self, cwd: str, env: dict[str, str], confine=None) -> ForkedSandbox:
         """Hand the function to the spare (one message, straight to it); ask for the next one."""
-        data = json.dumps({"cwd": cwd, "env": env}, separators=(",", ":")).encode()
+        job: dict = {"cwd": cwd, "env": env}
+        if confine is not None:
+            job["confine"] = confine.to_dict()
+        data = json.dumps(job, separators=(",", ":")).encode()
         while True:
             spare = await self._take_spare()
             ctl_parent, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -581,9 +649,13 @@ class ZygoteLauncher:
             finally:
                 ctl_child.close()
                 os.close(log_w)
-            spare.job.close()
+            report_sock = None
+            if confine is not None:
+                report_sock = spare.job  # the report comes back on it
+            else:
+                spare.job.close()
             ctl_parent.setblocking(False)
-            sb = ForkedSandbox(self, spare.pid, spare.pidfd, ctl_parent, log_r)
+            sb = ForkedSandbox(self, spare.pid, spare.pidfd, ctl_parent, log_r, report_sock)
             self._children[spare.pid] = sb
             self._idle_since = None
             return sb

@@ -560,13 +560,17 @@ def main():
     _ENV_MEMORY = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
     _ENV_VERSION = env.get("AWS_LAMBDA_FUNCTION_VERSION")
 
-    # The task root comes first on sys.path, this runtime's folder not at all.
+    # The task root comes first on sys.path, then the layers (as on Lambda:
+    # /opt/python/lib/python3.X/site-packages, /opt/python), this runtime's folder not at all.
     here = os.path.dirname(os.path.abspath(__file__))
     task_root = env.get("LAMBDA_TASK_ROOT") or os.getcwd()
-    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
-    if task_root in sys.path:
-        sys.path.remove(task_root)
-    sys.path.insert(0, task_root)
+    opt = env.pop("_NUBIS_OPT_DIR", "")
+    front = [task_root]
+    if opt:
+        front += ["%s/python/lib/python%d.%d/site-packages" % (opt, sys.version_info[0], sys.version_info[1]),
+                  opt + "/python"]
+    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here and p not in front]
+    sys.path[0:0] = front
 
     # ---- INIT
     error_result = None

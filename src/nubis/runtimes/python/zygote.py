@@ -28,6 +28,21 @@ and 2, the function's environment, cwd and sys.path, a fresh random seed; then t
 process as they would end ``python bootstrap.py`` (INIT = importing the handler module, in the
 child). EOF on the job socket instead of a job: the spare exits.
 
+Confinement (when the engine enables it): the engine passes the path of ``nubis/engine/confinement.py``
+in ``_NUBIS_CONFINEMENT`` (this file imports nothing from nubis, so it loads that module by path) and
+the function-independent configuration in ``_NUBIS_SPARE_CONFINE``. The zygote loads it and warms it
+before any fork; every spare applies that part (``confinement.prepare``: namespaces, the mount tree,
+a fresh /proc) while it waits; a job then carries the function's part in ``"confine"`` (cgroup, uid,
+/tmp size, code dir, layers, seccomp), which the spare applies (``confinement.complete``) before
+anything of the function runs, and answers the report on its job socket:
+
+    spare -> engine (job socket)
+      {"report": {"applied": [...], "skipped": [...], "refused": [...]}}
+
+The zygote is a child subreaper: what an environment leaves behind (daemonised or orphaned
+processes) is re-parented to it and reaped, so it never lingers as a zombie that still counts
+against its uid's RLIMIT_NPROC.
+
 The zygote watches every child with a pidfd; when one exits it kills the child's process group
 (the dead leader still holds the group id), reaps it with ``wait4`` and reports the wait status
 and peak RSS. EOF on the engine socket means stop: all children's groups are killed and reaped.
@@ -76,6 +91,17 @@ def _die_with(parent_pid):
 
 def _pdeathsig_armed():
     pass
+
+
+def _load_confinement(path):
+    """nubis/engine/confinement.py, loaded by path (the runtime imports nothing from nubis)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_nubis_confinement", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["_nubis_confinement"] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
 
 # Names (and the shape) of an environment's variables, for the rehearsal.
@@ -140,13 +166,23 @@ def _send(sock, obj, fds=None):
 
 
 class Zygote:
-    def __init__(self, sock, startup_env):
+    def __init__(self, sock, startup_env, confinement=None, spare_confine=None):
         self.sock = sock
         self.startup_env = startup_env
         self.sfd = sock.fileno()
         self.pid = os.getpid()
         self.children = {}  # pidfd -> pid
         self.poller = select.poll()
+        self.cf = confinement  # the confinement module, or None
+        self.spare_cfg = spare_confine  # ConfinementConfig of the spares' phase, or None
+        self.prepared = None  # in a spare: what confinement.prepare() set up
+        self.wake_r = self.wake_w = None
+        if _PRCTL is not None:
+            _PRCTL(36, 1)  # PR_SET_CHILD_SUBREAPER: orphans of environments come to us
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.wake_r, self.wake_w = r, w
+        signal.set_wakeup_fd(w)
+        signal.signal(signal.SIGCHLD, _on_sigchld)
 
     # ------------------------------------------------------------------ loop
 
@@ -154,20 +190,54 @@ class Zygote:
         """Serve until EOF (returns None), or until this process is a new spare (returns its job socket)."""
         poller = self.poller
         poller.register(self.sfd, select.POLLIN)
+        poller.register(self.wake_r, select.POLLIN)
         job = self._fork_spare()
         if job is not None:
             return job
         while self.sock is not None:
-            for fd, _ in poller.poll():
+            try:
+                events = poller.poll()
+            except InterruptedError:  # pragma: no cover - PEP 475 retries
+                continue
+            for fd, _ in events:
                 if fd == self.sfd:
                     job = self._on_request()
                     if job is not None:
                         return job
                     if self.sock is None:
                         break
-                else:
+                elif fd == self.wake_r:
+                    try:
+                        while os.read(fd, 512):
+                            pass
+                    except OSError:
+                        pass
+                    self._reap_orphans()
+                elif fd in self.children:
                     self._reap(fd)
         return None
+
+    def _reap_orphans(self):
+        """Reap whatever else has exited: processes an environment left behind, re-parented to us."""
+        known = {pid: fd for fd, pid in self.children.items()}
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            except InterruptedError:  # pragma: no cover
+                continue
+            if info is None or not info.si_pid:
+                return
+            pid = info.si_pid
+            fd = known.pop(pid, None)
+            if fd is not None:
+                self._reap(fd)  # one of ours: reported to the engine
+                continue
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:  # pragma: no cover
+                pass
 
     def _on_request(self):
         try:
@@ -209,10 +279,10 @@ class Zygote:
 
     def _reap(self, pidfd):
         pid = self.children.pop(pidfd, None)
-        self.poller.unregister(pidfd)
-        os.close(pidfd)
         if pid is None:  # pragma: no cover
             return
+        self.poller.unregister(pidfd)
+        os.close(pidfd)
         # The leader is a zombie: its pid (= process group id) cannot have been reused.
         try:
             os.killpg(pid, signal.SIGKILL)
@@ -257,12 +327,17 @@ class Zygote:
         """Everything a new runtime process needs that does not depend on the function."""
         os.setsid()
         _die_with(self.pid)
+        signal.set_wakeup_fd(-1)
         self.sock.close()
         self.sock = None
         for pidfd in self.children:
             os.close(pidfd)
         self.children.clear()
         self.poller = None
+        for fd in (self.wake_r, self.wake_w):
+            if fd is not None:
+                os.close(fd)
+        self.wake_r = self.wake_w = None
         keep = job_sock.fileno()
         os.closerange(3, keep)  # anything else inherited, as close_fds=True would do
         os.closerange(keep + 1, 1 << 20)
@@ -312,18 +387,35 @@ class Zygote:
         json.loads(b'{"rehearsal": [1, 2.5, null, true, "x"]}')
         gc.freeze()  # what the rehearsal left stays out of the function's collections
 
+    def confine_ahead(self):
+        """The function-independent part of the confinement, while the spare waits."""
+        if self.cf is not None and self.spare_cfg is not None:
+            self.prepared = self.cf.prepare(self.spare_cfg, split=True, for_uid=self.cf.UID_BASE)
+
     def take_job(self, job_sock, bootstrap):
         """Wait for the function; then look like ``python bootstrap.py`` started for it."""
         msg, fds, _flags, _addr = socket.recv_fds(job_sock, _RECV_BUF, 4)
-        job_sock.close()
         if not msg or len(fds) != 2:
             os._exit(0)  # no job: the engine let this spare go
         ctl, log_w = fds
+        job = json.loads(msg)
+        conf = job.get("confine")
+        if conf is not None and self.cf is not None:
+            cf = self.cf
+            prep = self.prepared if self.prepared is not None else cf.prepare(
+                cf.ConfinementConfig.from_dict(conf), split=True)
+            report = cf.complete(prep, cf.ConfinementConfig.from_dict(conf)).to_dict()
+            try:
+                job_sock.send(json.dumps({"report": report}, separators=(",", ":")).encode())
+            except OSError:
+                pass
+            if os.getppid() != self.pid:  # the zygote died before the parent-death signal was armed again
+                os._exit(0)
+        job_sock.close()
         os.dup2(log_w, 1)
         os.dup2(log_w, 2)
         if log_w > 2:
             os.close(log_w)
-        job = json.loads(msg)
         env = job["env"]
         env["_NUBIS_CONTROL_FD"] = str(ctl)
         for k, v in self.startup_env.items():
@@ -353,12 +445,18 @@ class Zygote:
         gc.enable()
 
 
+def _on_sigchld(_sig, _frame):
+    pass  # the wakeup fd tells the loop
+
+
 def _main():
     startup_env = _startup_additions()
     env = os.environ
     fd = int(env.pop("_NUBIS_ZYGOTE_FD"))
     parent = int(env.pop("_NUBIS_ZYGOTE_PARENT", "0") or 0)
     preload = [n for n in env.pop("_NUBIS_ZYGOTE_PRELOAD", "").replace(",", " ").split() if n]
+    cf_path = env.pop("_NUBIS_CONFINEMENT", "")
+    spare_conf = env.pop("_NUBIS_SPARE_CONFINE", "")
     if parent:
         _die_with(parent)
     os.set_inheritable(fd, False)
@@ -368,16 +466,24 @@ def _main():
     bootstrap = _load_bootstrap(os.path.abspath(sys.argv[1]))
     failed = _preload(preload)
     preloaded = sorted(_top(sys.modules) - _top(_STARTUP_MODULES) - set(sys.builtin_module_names))
+    confinement = spare_cfg = None
+    if cf_path:
+        confinement = _load_confinement(cf_path)
+        if spare_conf:
+            spare_cfg = confinement.ConfinementConfig.from_dict(json.loads(spare_conf))
+        confinement.warm(spare_cfg)
     gc.collect()
     gc.disable()
     gc.freeze()
-    zyg = Zygote(sock, startup_env)
-    _send(sock, {"t": "hello", "pid": zyg.pid, "preloaded": preloaded, "failed": failed})
+    zyg = Zygote(sock, startup_env, confinement, spare_cfg)
+    _send(sock, {"t": "hello", "pid": zyg.pid, "preloaded": preloaded, "failed": failed,
+                 "python": list(sys.version_info[:2])})
     job_sock = zyg.serve()
     if job_sock is None:
         return None
     zyg.become_spare(job_sock)
     zyg.rehearse(bootstrap)
+    zyg.confine_ahead()
     zyg.take_job(job_sock, bootstrap)
     return bootstrap
 

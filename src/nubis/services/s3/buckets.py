@@ -61,7 +61,10 @@ class BucketOps:
             raise AwsError("BucketNotEmpty", "The bucket you tried to delete is not empty", 409,
                            BucketName=bucket.name)
         for upload_id in self.store.bucket_uploads(bucket.name):  # incomplete uploads go with the bucket
-            self.files.remove(self.store.finish_upload(upload_id, None))
+            try:
+                self.files.remove(self.store.finish_upload(upload_id, None))
+            except LookupError:
+                pass
         self.store.delete_bucket(bucket.name)
         return no_content(ctx)
 

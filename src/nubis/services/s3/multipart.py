@@ -176,7 +176,10 @@ class MultipartOps:
 
     async def abort_multipart_upload(self: S3Provider, ctx: RequestContext, p: dict) -> HttpResponse:
         _, upload = self._upload(ctx, p)
-        self.files.remove(self.store.finish_upload(upload.upload_id, None))
+        try:
+            self.files.remove(self.store.finish_upload(upload.upload_id, None))
+        except LookupError:
+            raise errors.no_such_upload(upload.upload_id) from None
         return no_content(ctx)
 
     async def complete_multipart_upload(self: S3Provider, ctx: RequestContext, p: dict) -> dict:
@@ -206,7 +209,10 @@ class MultipartOps:
                                "size.", 400, ProposedSize=str(part.size), MinSizeAllowed=str(MIN_PART),
                                PartNumber=str(part.number), ETag=part.etag.strip('"'))
         self.check_write_conditions(bucket, upload.key, p)
-        written = await self.files.concat([x.file for x in chosen])
+        try:
+            written = await self.files.concat([x.file for x in chosen])
+        except FileNotFoundError:  # the upload was aborted while we were reading its parts
+            raise errors.no_such_upload(upload.upload_id) from None
         etag = multipart_etag([x.etag.strip('"') for x in chosen])
         meta = {k: v for k, v in upload.meta.items() if k not in ("ChecksumAlgorithm", "ChecksumType")}
         meta["Parts"] = [x.size for x in chosen]
@@ -223,6 +229,9 @@ class MultipartOps:
         events = self.object_events(ctx, bucket, "ObjectCreated:CompleteMultipartUpload", obj)
         try:
             garbage = self.store.finish_upload(upload.upload_id, obj, events)
+        except LookupError:
+            self.files.remove([obj.file])
+            raise errors.no_such_upload(upload.upload_id) from None
         except BaseException:
             self.files.remove([obj.file])
             raise

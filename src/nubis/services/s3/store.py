@@ -259,6 +259,8 @@ class S3Store:
     def finish_upload(self, upload_id: str, obj: ObjectVersion | None, events: list[bytes] = ()) -> list[str]:
         """Complete (obj given) or abort an upload in one transaction; returns files no longer referenced."""
         with self.db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM s3_uploads WHERE upload_id=?", (upload_id,)).fetchone() is None:
+                raise LookupError(upload_id)  # aborted or completed by a concurrent request
             files = [r["file"] for r in conn.execute("SELECT file FROM s3_parts WHERE upload_id=?", (upload_id,))]
             conn.execute("DELETE FROM s3_parts WHERE upload_id=?", (upload_id,))
             conn.execute("DELETE FROM s3_uploads WHERE upload_id=?", (upload_id,))

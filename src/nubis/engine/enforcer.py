@@ -1,0 +1,259 @@
+"""What the engine applies to every execution environment: limits (cgroups) and isolation (confinement).
+
+One :class:`Enforcer` per engine. At construction it probes the host once
+(:func:`nubis.engine.isolation.probe`, cached per process), decides what it will apply, declares
+that (``isolation.set_enforced``: ``GET /_nubis/health`` and the server's start-up lines show it)
+and logs one warning for whatever the host refuses. Per environment, :meth:`Enforcer.acquire`
+hands out an :class:`EnvLimits`:
+
+* a uid of its own from a :class:`~nubis.engine.confinement.UidPool` (round-robin);
+* a cgroup (:class:`~nubis.engine.cgroups.EnvCgroup`): memory limit = MemorySize, ``pids.max``
+  1024, CPU shares proportional to memory (1769 MB = one vCPU);
+* a :class:`~nubis.engine.confinement.ConfinementConfig`: mount/ipc/uts/cgroup namespaces, a
+  private /tmp of EphemeralStorage MB, the code read-only, the server's data dir hidden, the
+  function's layers at /opt, the uid change, rlimits (1024 files, 1024 processes), seccomp.
+
+Launchers apply the configuration in the new process: the Python zygote splits it (the
+function-independent part in its spare, see :meth:`Enforcer.spare_config`, the rest once the
+function is known), exec launchers run :func:`~nubis.engine.confinement.exec_argv`'s wrapper.
+:meth:`Enforcer.release` gives the uid back and removes the cgroup (killing whatever is left in
+it, including processes that left the environment's process group) once the environment is gone.
+
+``NUBIS_ISOLATION=0`` (or ``Engine(isolation=False)``) turns all of it off: environments are then
+plain processes of the server's user, and the warning says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Iterable
+
+from . import cgroups as cg
+from . import confinement as cf
+from . import isolation
+
+log = logging.getLogger("nubis.engine")
+
+ENABLE_ENV = "NUBIS_ISOLATION"  # "0" / "off" / "false": no confinement, no cgroups
+PID_NS_ENV = "NUBIS_PID_NAMESPACE"  # "1": a pid namespace per exec'd environment (a second fork)
+OPT = "/opt"  # where Lambda mounts a function's layers
+HIDE_EXTRA = ("/var/tmp",)
+_scope_seq = [0]
+
+
+def enabled_from_env() -> bool:
+    return os.environ.get(ENABLE_ENV, "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "on", "true", "yes")
+
+
+class EnvLimits:
+    """What one environment gets: its uid, its cgroup, its confinement (``cfg``), and where its
+    layers appear inside it (``opt``: ``/opt``, the real merged dir, or None without layers)."""
+
+    __slots__ = ("env_id", "uid", "group", "cfg", "opt", "opt_dir", "released", "memory_mb")
+
+    def __init__(self, env_id: str, uid: int | None, group: cg.EnvCgroup | None, cfg: cf.ConfinementConfig | None,
+                 opt: str | None, opt_dir: str | None, memory_mb: int) -> None:
+        self.env_id = env_id
+        self.uid = uid
+        self.group = group
+        self.cfg = cfg
+        self.opt = opt
+        self.opt_dir = opt_dir
+        self.released = False
+        self.memory_mb = memory_mb
+
+    def oom_killed(self, status: int | None) -> bool:
+        """Did the kernel's OOM killer end this environment's runtime (``status``: its wait status)?"""
+        g = self.group
+        if g is None or status is None or not os.WIFSIGNALED(status) or os.WTERMSIG(status) != 9:
+            return False
+        try:
+            return g.oom_killed(status)
+        except OSError:  # pragma: no cover - the group is gone
+            return False
+
+
+class Enforcer:
+    def __init__(self, *, data_dir: str | os.PathLike | None = None, enabled: bool | None = None,
+                 runtime_dirs: Iterable[str] = ()) -> None:
+        self.enabled = enabled_from_env() if enabled is None else bool(enabled)
+        self.data_dir = os.path.realpath(data_dir) if data_dir is not None else None
+        self.runtime_dirs = tuple(str(d) for d in runtime_dirs)
+        self.pid_namespace = _truthy(PID_NS_ENV)
+        self.pool: cf.UidPool | None = None
+        self.cgroups = False
+        self.confine = False
+        self.mounts = False
+        self.scope = ""
+        self.features: list[str] = []
+        self._warned: set[str] = set()
+        self._pending: set[asyncio.Future] = set()
+        self._runtime_paths: tuple[str, ...] = ()
+        if not sys.platform.startswith("linux"):
+            self.enabled = False
+        if not self.enabled:
+            isolation.set_enforced([], reason=f"isolation is turned off ({ENABLE_ENV}=0)"
+                                   if sys.platform.startswith("linux") else f"not Linux ({sys.platform})")
+            return
+        available = isolation.probe()["available"]
+        self.confine = True  # confine() applies what the host allows and reports the rest
+        self.mounts = bool(available.get("mount_namespaces"))
+        if available.get("setuid"):
+            self.pool = cf.UidPool()
+            for w in self.pool.warnings:
+                log.warning("environment uids: %s", w)
+        if available.get("cgroups"):
+            if self.data_dir is not None:
+                self.scope = cg.scope_for(self.data_dir)
+            else:
+                _scope_seq[0] += 1
+                self.scope = f"pid-{os.getpid()}-{_scope_seq[0]}"
+            try:
+                cg.cleanup_stale(scope=self.scope)  # what a crashed predecessor left
+                cg.cleanup_dead()
+                self.cgroups = True
+            except OSError as e:  # pragma: no cover
+                log.warning("cgroups unavailable (%s): MemorySize is not enforced", e)
+        self._runtime_paths = cf.runtime_paths()
+        # /opt is where the layers go, unless the runtime itself lives there.
+        self.opt_usable = self.mounts and os.path.isdir(OPT) and not any(
+            cf._under(p, OPT) for p in self._runtime_paths + self.runtime_dirs)
+        can = set(isolation.enforceable())
+        if not self.cgroups:
+            can -= {"cgroup-memory", "cgroup-pids", "cgroup-cpu"}
+        if self.pool is None:
+            can.discard("uid")
+        self.features = [f for f in isolation.FEATURES if f in can]
+        isolation.set_enforced(self.features)
+        w = isolation.probe()["warning"]
+        if w:
+            log.warning("isolation: %s", w)
+
+    # ------------------------------------------------------------------ per environment
+
+    def hide(self) -> tuple[str, ...]:
+        out = [self.data_dir] if self.data_dir else []
+        out += [p for p in HIDE_EXTRA if os.path.isdir(p)]
+        if self.opt_usable:
+            out.append(OPT)  # Lambda's /opt is empty without layers
+        return tuple(out)
+
+    def spare_config(self) -> cf.ConfinementConfig | None:
+        """The function-independent part, for a zygote's spare (``confinement.prepare(split=True)``)."""
+        if not self.enabled or not self.confine:
+            return None
+        return cf.ConfinementConfig(
+            readonly_paths=cf._outermost(self.runtime_dirs + self._runtime_paths),
+            hide=self.hide(),
+            parent_death_signal=cf.SIGKILL,
+        )
+
+    def opt_path(self, opt_dir: str | None) -> str | None:
+        """Where a function's merged layers appear to it."""
+        if not opt_dir:
+            return None
+        if self.enabled and self.confine and self.opt_usable:
+            return OPT
+        return opt_dir
+
+    def acquire(self, spec, runtime_dirs: Iterable[str] = ()) -> EnvLimits:
+        """uid, cgroup and confinement for a new environment of ``spec`` (a FunctionSpec)."""
+        env_id = "e" + secrets.token_hex(6)
+        opt_dir = getattr(spec, "opt_dir", None) or None
+        if not self.enabled:
+            return EnvLimits(env_id, None, None, None, opt_dir, opt_dir, spec.memory_mb)
+        uid = self.pool.acquire() if self.pool is not None else None
+        group = None
+        if self.cgroups:
+            try:
+                group = cg.EnvCgroup.create(env_id, spec.memory_mb, scope=self.scope)
+                for w in group.warnings:
+                    self.warn_once(f"cgroup: {w}")
+            except (OSError, ValueError) as e:
+                self.warn_once(f"cannot create an environment cgroup ({e}); MemorySize and the process limit "
+                               "are not enforced for it")
+        opt = self.opt_path(opt_dir)
+        binds: list[tuple[str, str]] = []
+        if opt_dir:
+            binds.append((opt_dir, opt if opt == OPT else opt_dir))
+        code_dir = os.path.realpath(spec.code_dir)
+        cfg = cf.ConfinementConfig(
+            uid=uid,
+            cgroup_procs=group.procs_files if group is not None else (),
+            pid_namespace=self.pid_namespace,
+            tmp_mb=int(getattr(spec, "ephemeral_mb", 512) or 512),
+            code_dir=code_dir,
+            binds=binds,
+            readonly_paths=cf._outermost(tuple(runtime_dirs) + self.runtime_dirs + self._runtime_paths),
+            hide=self.hide(),
+            parent_death_signal=cf.SIGKILL,
+        )
+        return EnvLimits(env_id, uid, group, cfg, opt, opt_dir, spec.memory_mb)
+
+    def release(self, lim: EnvLimits | None) -> None:
+        """The environment is gone: remove its cgroup (killing stragglers) and free its uid."""
+        if lim is None or lim.released:
+            return
+        lim.released = True
+        group, uid = lim.group, lim.uid
+        if group is None:
+            if uid is not None and self.pool is not None:
+                self.pool.release(uid)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            self._destroy(group, uid)
+            return
+        fut = loop.run_in_executor(None, self._destroy, group, uid)
+        self._pending.add(fut)
+        fut.add_done_callback(self._pending.discard)
+
+    def _destroy(self, group: cg.EnvCgroup, uid: int | None) -> None:
+        try:
+            if not group.destroy():
+                self.warn_once("cgroup cleanup: " + "; ".join(group.warnings))
+        except Exception as e:  # pragma: no cover
+            self.warn_once(f"cgroup cleanup failed: {e}")
+        finally:
+            if uid is not None and self.pool is not None:
+                self.pool.release(uid)
+
+    def check_report(self, report: dict | None) -> None:
+        """A confinement report from a new environment: log each kind of refusal once."""
+        if not report:
+            return
+        for step, why in report.get("refused") or ():
+            self.warn_once(f"environment confinement incomplete: {step}: {why}")
+
+    def warn_once(self, msg: str) -> None:
+        if msg not in self._warned:
+            if len(self._warned) < 1000:
+                self._warned.add(msg)
+            log.warning("%s", msg)
+
+    async def close(self) -> None:
+        """Wait for pending cgroup removals; remove this engine's cgroup scope."""
+        if self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        if self.cgroups:
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: cg.cleanup_stale(scope=self.scope, remove_parent=True))
+            except OSError:  # pragma: no cover
+                pass
+
+
+def runtime_dir_of(path: str | os.PathLike) -> str:
+    return str(Path(path).resolve())
