@@ -82,8 +82,26 @@ def unique(prefix: str = "fn") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def writable_by_functions(path: Path) -> None:
+    """Let confined functions (uids of their own) write to ``path``: it must lie in a directory the
+    server shares with them (NUBIS_SHARED_DIRS, set by conftest to the session's temp dir)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o1777)
+    shared = os.environ.get("NUBIS_SHARED_DIRS", "").split(":")
+    for parent in path.parents:
+        if not any(str(parent).startswith(s.rstrip("/") + "/") for s in shared if s):
+            break
+        parent.chmod(parent.stat().st_mode | 0o111)
+
+
 def create_function(lam, code: str | dict[str, str], name: str | None = None, handler: str = "app.handler",
                     wait: bool = True, **kwargs) -> str:
+    """Create a function from ``code`` (source of app.py, or {path: content}). A variable ``OUT_DIR``
+    in its Environment names a directory the function writes to (made writable for it)."""
+    out = ((kwargs.get("Environment") or {}).get("Variables") or {}).get("OUT_DIR")
+    if out:
+        writable_by_functions(Path(out))
     name = name or unique()
     files = {"app.py": code} if isinstance(code, str) else code
     lam.create_function(FunctionName=name, Runtime=kwargs.pop("Runtime", "python3.12"), Role=ROLE,

@@ -1,5 +1,7 @@
 """Layers: publish, list, get (by name and ARN), permissions, delete, and functions that use them."""
+import base64
 import json
+import sys
 import urllib.request
 
 import pytest
@@ -60,3 +62,65 @@ def test_function_with_layers(lam):
     with pytest.raises(ClientError) as exc:
         create_function(lam, "x = 1\n", Layers=[arn] * 6)
     assert exc.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+USES_LAYER = """import os, sys
+import greeting
+import extra
+
+def handler(event, context):
+    return {'greeting': greeting.greet('nubis'), 'extra': extra.VALUE, 'file': greeting.__file__,
+            'path': sys.path[:3], 'task_root': os.environ['LAMBDA_TASK_ROOT'],
+            'opt': sorted(os.listdir('/opt')) if os.path.isdir('/opt') else None}
+"""
+
+
+def _site(version: tuple[int, int]) -> str:
+    return f"python/lib/python{version[0]}.{version[1]}/site-packages"
+
+
+def test_layers_are_importable_and_a_later_layer_wins(lam, server):
+    with urllib.request.urlopen(server.endpoint + "/_nubis/health") as resp:
+        health = json.loads(resp.read())
+    site = _site(sys.version_info[:2])  # the server runs Python functions on this interpreter
+    first = publish(lam, unique("layer"), {"python/greeting.py": "def greet(n):\n    return 'hello ' + n\n",
+                                           f"{site}/extra.py": "VALUE = 'from site-packages'\n"})
+    second = publish(lam, unique("layer"), {"python/greeting.py": "def greet(n):\n    return 'hi ' + n\n"})
+    fn = create_function(lam, USES_LAYER, Layers=[first["LayerVersionArn"]])
+
+    got = json.loads(lam.invoke(FunctionName=fn)["Payload"].read())
+    assert got["greeting"] == "hello nubis" and got["extra"] == "from site-packages", got
+    opt = "/opt" if "namespaces" in health["isolation"]["enforced"] else got["path"][2].rsplit("/python", 1)[0]
+    # As on Lambda: the task root, then the layers' site-packages, then /opt/python.
+    assert got["path"] == [got["task_root"], f"{opt}/{site}", f"{opt}/python"], got
+    if opt == "/opt":
+        assert got["file"].startswith("/opt/python/") and got["opt"] == ["python"]
+
+    # A later layer overrides an earlier one's file; the function picks it up on its next cold start.
+    lam.update_function_configuration(FunctionName=fn, Layers=[first["LayerVersionArn"], second["LayerVersionArn"]])
+    lam.get_waiter("function_updated_v2").wait(FunctionName=fn, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300})
+    got = json.loads(lam.invoke(FunctionName=fn)["Payload"].read())
+    assert got["greeting"] == "hi nubis" and got["extra"] == "from site-packages", got
+
+
+PROVIDED_FROM_LAYER = """#!/bin/bash
+set -euo pipefail
+while true; do
+  HEADERS="$(mktemp)"
+  curl -sS -LD "$HEADERS" "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next" > /dev/null
+  REQUEST_ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+  curl -sS "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$REQUEST_ID/response" \\
+    -d "{\\"tool\\": \\"$(layer-tool)\\", \\"ld\\": \\"$LD_LIBRARY_PATH\\"}" > /dev/null
+done
+"""
+
+
+def test_a_custom_runtime_from_a_layer(lam):
+    layer = publish(lam, unique("layer"), {"bootstrap": PROVIDED_FROM_LAYER,
+                                           "bin/layer-tool": "#!/bin/sh\necho tool-ok\n"})
+    fn = create_function(lam, {"handler.sh": "# the runtime comes from the layer\n"}, Runtime="provided.al2023",
+                         handler="handler.run", Layers=[layer["LayerVersionArn"]])
+    resp = lam.invoke(FunctionName=fn, LogType="Tail")
+    got = json.loads(resp["Payload"].read())
+    assert "FunctionError" not in resp, (got, base64.b64decode(resp["LogResult"]).decode())
+    assert got["tool"] == "tool-ok" and got["ld"].endswith("/lib"), got

@@ -105,15 +105,22 @@ class ApiRuntime:
         """(log level, message, args) for the one-time announcement."""
         raise NotImplementedError
 
-    def argv(self, spec: FunctionSpec) -> tuple[list[str] | None, str | None]:
-        """(argv, None) or (None, the Runtime.InvalidEntrypoint reason)."""
+    def argv(self, spec: FunctionSpec, opt: str | None = None) -> tuple[list[str] | None, str | None]:
+        """(argv, None) or (None, the Runtime.InvalidEntrypoint reason). ``opt``: where the
+        function's layers appear inside the environment (None without layers)."""
         raise NotImplementedError
 
-    def environment(self, spec: FunctionSpec, log_stream: str, api: str) -> dict[str, str]:
+    def environment(self, spec: FunctionSpec, log_stream: str, api: str, opt: str | None = None) -> dict[str, str]:
         raise NotImplementedError
 
-    def _common_env(self, spec: FunctionSpec, log_stream: str, api: str, exe: str) -> dict[str, str]:
-        env = lambda_environment(spec, log_stream=log_stream, runtime_dir=self.runtime_dir, python=exe)
+    def runtime_dirs(self) -> tuple[str, ...]:
+        """What the runtime reads besides the code: kept readable inside a confined environment."""
+        return (self.runtime_dir,)
+
+    def _common_env(
+        self, spec: FunctionSpec, log_stream: str, api: str, exe: str, opt: str | None = None
+    ) -> dict[str, str]:
+        env = lambda_environment(spec, log_stream=log_stream, runtime_dir=self.runtime_dir, python=exe, opt=opt)
         for k in _PYTHON_DEFAULTS:  # the Python runtime's defaults, unless the user asked for them
             if k not in spec.environment and k not in spec.extra_env:
                 env.pop(k, None)
@@ -164,17 +171,27 @@ class NodeRuntime(ApiRuntime):
             (runtime, maj, mnr, mic, self.node, self.runtime_version),
         )
 
-    def argv(self, spec: FunctionSpec) -> tuple[list[str] | None, str | None]:
+    def argv(self, spec: FunctionSpec, opt: str | None = None) -> tuple[list[str] | None, str | None]:
         if self.problem is not None:
             return None, self.problem
         # As Lambda's node bootstrap: global.gc available, 80 KB HTTP headers.
         return [self.node, "--expose-gc", "--max-http-header-size=81920", str(NODE_CLIENT)], None  # type: ignore[list-item]
 
-    def environment(self, spec: FunctionSpec, log_stream: str, api: str) -> dict[str, str]:
-        env = self._common_env(spec, log_stream, api, self.node or "node")
+    def runtime_dirs(self) -> tuple[str, ...]:
+        dirs = [self.runtime_dir]
+        if self.node:
+            dirs.append(os.path.dirname(os.path.realpath(self.node)))
+        return tuple(dirs)
+
+    def environment(self, spec: FunctionSpec, log_stream: str, api: str, opt: str | None = None) -> dict[str, str]:
+        env = self._common_env(spec, log_stream, api, self.node or "node", opt)
         if "NODE_PATH" not in spec.environment and "NODE_PATH" not in spec.extra_env:
             rt = self.runtime_dir
-            env["NODE_PATH"] = f"{rt}/node_modules:{rt}:{spec.code_dir}"
+            layers = ""
+            if opt:
+                maj = self.version[0] if self.version else 20
+                layers = f"{opt}/nodejs/node{maj}/node_modules:{opt}/nodejs/node_modules:"
+            env["NODE_PATH"] = f"{layers}{rt}/node_modules:{rt}:{spec.code_dir}"
         return env
 
 
@@ -227,13 +244,22 @@ class ProvidedRuntime(ApiRuntime):
             (runtime, self.os_name, extra),
         )
 
-    def argv(self, spec: FunctionSpec) -> tuple[list[str] | None, str | None]:
+    def argv(self, spec: FunctionSpec, opt: str | None = None) -> tuple[list[str] | None, str | None]:
         path = os.path.join(spec.code_dir, "bootstrap")
         if not os.path.isdir(spec.code_dir):
             return [path], None  # the platform lost the code: launching raises, as for every runtime
-        # Layers are not supported yet, so /opt/bootstrap is never looked at (the host's /opt is not a layer).
-        if not os.path.lexists(path) or (os.path.islink(path) and not os.path.exists(path)):
+        missing = not os.path.lexists(path) or (os.path.islink(path) and not os.path.exists(path))
+        if missing and spec.opt_dir and opt:
+            # No bootstrap in the package: a layer's /opt/bootstrap (checked where the layers really are).
+            real = os.path.join(spec.opt_dir, "bootstrap")
+            if os.path.lexists(real) and not (os.path.islink(real) and not os.path.exists(real)):
+                return self._check(real, os.path.join(opt, "bootstrap"))
+        if missing:
             return None, f"Couldn't find valid bootstrap(s): [{path} /opt/bootstrap]"
+        return self._check(path, path)
+
+    def _check(self, path: str, run: str) -> tuple[list[str] | None, str | None]:
+        """``path``: the bootstrap on the host; ``run``: the same file as the environment sees it."""
         if os.path.isdir(path) or not os.access(path, os.X_OK):
             return None, f"fork/exec {path}: permission denied"
         try:
@@ -248,19 +274,19 @@ class ProvidedRuntime(ApiRuntime):
             interp = words[0]
             if interp == "/bin/sh" and not self.sh_is_bash and self.bash:
                 # Amazon Linux's /bin/sh is bash; the AWS tutorial's bootstrap relies on it.
-                return [self.bash, *words[1:], path], None
+                return [self.bash, *words[1:], run], None
             if interp.startswith("/") and not os.access(interp, os.X_OK):
                 return None, f"fork/exec {path}: no such file or directory"
-            return [path], None
+            return [run], None
         if not head.startswith(b"\x7fELF"):
             return None, f"fork/exec {path}: exec format error"
-        return [path], None
+        return [run], None
 
-    def environment(self, spec: FunctionSpec, log_stream: str, api: str) -> dict[str, str]:
-        env = self._common_env(spec, log_stream, api, "/usr/local/bin/bootstrap")
+    def environment(self, spec: FunctionSpec, log_stream: str, api: str, opt: str | None = None) -> dict[str, str]:
+        env = self._common_env(spec, log_stream, api, "/usr/local/bin/bootstrap", opt)
         env.pop("AWS_EXECUTION_ENV", None)  # not set for provided runtimes
         if "PATH" not in spec.environment and "PATH" not in spec.extra_env:
-            env["PATH"] = LAMBDA_PATH
+            env["PATH"] = LAMBDA_PATH if not opt or opt == "/opt" else LAMBDA_PATH.replace("/opt/bin", f"{opt}/bin")
         return env
 
 
@@ -293,9 +319,11 @@ class ApiRuntimes:
         first_request_id: str = "",
         on_dead: Callable[[Environment], None] | None = None,
         on_reaped: Callable[[Environment], None] | None = None,
+        enforcer=None,
     ) -> "ApiEnvironment":
         return ApiEnvironment(
-            spec, runtimes=self, first_request_id=first_request_id, on_dead=on_dead, on_reaped=on_reaped
+            spec, runtimes=self, first_request_id=first_request_id, on_dead=on_dead, on_reaped=on_reaped,
+            enforcer=enforcer,
         )
 
     async def prepare(self, runtime: str) -> ApiRuntime:
@@ -346,10 +374,12 @@ class ApiEnvironment(Environment):
         first_request_id: str = "",
         on_dead: Callable[[Environment], None] | None = None,
         on_reaped: Callable[[Environment], None] | None = None,
+        enforcer=None,
     ) -> None:
         fam = runtimes.family(spec.runtime)
         super().__init__(
-            spec, argv=[], runtime_dir=fam.runtime_dir, python="", on_dead=on_dead, on_reaped=on_reaped
+            spec, argv=[], runtime_dir=fam.runtime_dir, python="", on_dead=on_dead, on_reaped=on_reaped,
+            enforcer=enforcer,
         )
         self.runtimes = runtimes
         self.family = fam
@@ -378,15 +408,24 @@ class ApiEnvironment(Environment):
         self.runtime_version_hash = fam.runtime_version_hash
         if self.state != "init":
             return self._killed_during_init(t0)
-        argv, problem = fam.argv(self.spec)
+        enforcer = self.enforcer
+        opt = enforcer.opt_path(self.spec.opt_dir) if enforcer is not None else (self.spec.opt_dir or None)
+        argv, problem = fam.argv(self.spec, opt)
         if problem is not None:
             return self._invalid_entrypoint(problem, t0)
         self._server, port = await rapi.listen(loop, self)
         if self.state != "init":
             return self._killed_during_init(t0)
-        env = fam.environment(self.spec, self.log_stream, f"127.0.0.1:{port}")
+        env = fam.environment(self.spec, self.log_stream, f"127.0.0.1:{port}", opt)
+        if enforcer is not None and self.limits is None:
+            self.limits = enforcer.acquire(self.spec, runtime_dirs=fam.runtime_dirs())
+            self.limits.ensure_group()
+        confine = self.limits.job_config() if self.limits is not None else None
         try:
-            sb = Sandbox.launch(self.runtimes.wrap(argv), cwd=self.spec.code_dir, env=env)  # type: ignore[arg-type]
+            sb = Sandbox.launch(
+                argv if confine is not None else self.runtimes.wrap(argv),  # type: ignore[arg-type]
+                cwd=self.spec.code_dir, env=env, confine=confine,
+            )
         except OSError as e:
             self._close_api()
             if e.filename is not None and e.filename not in argv:  # e.g. the code dir is gone: the platform's problem
@@ -408,6 +447,7 @@ class ApiEnvironment(Environment):
             self._die()
             raise
         outcome: Outcome = await fut
+        self.check_confinement()
         if outcome.kind == "ready":
             self.state = "ready"
             outcome.max_rss_kb = self.peak_rss_kb()

@@ -272,6 +272,7 @@ class EnvCgroup:
     _fail_base: int = 0
     _peak_fd: int | None = None  # v2: memory.peak resets per open file
     _memory_limited: bool = False
+    _memsw: bool = False  # v1 swap accounting (memory.memsw.*) present
 
     # ------------------------------------------------------------------ create
 
@@ -378,7 +379,7 @@ class EnvCgroup:
             if self.versions["memory"] == 1:
                 # The kernel keeps memsw >= memory at every step: lift memsw, set memory,
                 # then bring memsw down to it (a reused stale group may have any limits).
-                memsw = os.path.exists(f"{self.dirs['memory']}/memory.memsw.limit_in_bytes")
+                memsw = self._memsw = os.path.exists(f"{self.dirs['memory']}/memory.memsw.limit_in_bytes")
                 if memsw:
                     self._set("memory", "memory.memsw.limit_in_bytes", -1)
                 if self._set("memory", "memory.limit_in_bytes", limit):
@@ -404,6 +405,36 @@ class EnvCgroup:
                 self._set("cpu", "cpu.weight", cpu_weight(self.memory_mb))
                 if cpu_hard_cap:
                     self._set("cpu", "cpu.max", f"{cpu_quota_us(self.memory_mb)} {CFS_PERIOD_US}")
+
+    def set_memory(self, memory_mb: int) -> bool:
+        """Change the memory limit (and the CPU share that follows it) of an existing group,
+        e.g. one created ahead of its function. Returns False if the kernel refused (the
+        group already uses more than the new limit)."""
+        memory_mb = int(memory_mb)
+        if memory_mb == self.memory_mb:
+            return True
+        limit = memory_mb * 1024 * 1024
+        grow = memory_mb > self.memory_mb
+        ok = True
+        if "memory" in self.dirs:
+            if self.versions["memory"] == 1:
+                # The kernel keeps memsw >= memory at every step.
+                steps = ["memory.limit_in_bytes"]
+                if self._memsw:
+                    steps = ["memory.memsw.limit_in_bytes", "memory.limit_in_bytes"] if grow else [
+                        "memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
+                for name in steps:
+                    ok = self._set("memory", name, limit) and ok
+            else:
+                ok = self._set("memory", "memory.max", limit)
+        if "cpu" in self.dirs:
+            if self.versions["cpu"] == 1:
+                self._set("cpu", "cpu.shares", cpu_shares(memory_mb))
+            else:
+                self._set("cpu", "cpu.weight", cpu_weight(memory_mb))
+        if ok:
+            self.memory_mb = memory_mb
+        return ok
 
     # ------------------------------------------------------------------ membership
 

@@ -157,6 +157,7 @@ _CONFIG_FIELDS: dict[str, object] = {
     "shm_mb": 64,  # private tmpfs on /dev/shm; None: keep the host's
     "code_dir": None,  # bind-mounted read-only onto itself
     "binds": (),  # more read-only binds, [source, target] pairs (e.g. the function's layers at /opt)
+    "shared": (),  # host directories bind-mounted read-write at the same path (opt-in: NUBIS_SHARED_DIRS)
     "task_root_alias": None,  # e.g. "/var/task": the code dir also there (the mountpoint must exist)
     "readonly_paths": (),  # must stay readable (runtime dir, interpreter prefix, venv)
     "hide": (),  # covered by an empty read-only tmpfs (server data dir, /var/tmp, ...)
@@ -728,7 +729,7 @@ class Prepared:
     in one go."""
 
     __slots__ = ("report", "cfg", "uid", "gid", "got", "defer_cgroup_ns", "joined", "in_pidns", "mounts_ok",
-                 "covers", "writable", "mounted", "hidden", "roots", "resolved", "tmp_mb", "caps_dropped")
+                 "covers", "writable", "mounted", "hidden", "roots", "resolved", "tmp_mb", "caps_dropped", "split")
 
     def __init__(self, cfg: ConfinementConfig) -> None:
         self.report = Report()
@@ -748,6 +749,7 @@ class Prepared:
         self.resolved: dict[str, str] = {}  # realpath of bind targets, resolved before the covers
         self.tmp_mb: int | None = None
         self.caps_dropped = False
+        self.split = False
 
     def close(self) -> None:
         for fd in self.roots.values():
@@ -774,9 +776,12 @@ class Prepared:
         return os.open(rel, os.O_PATH | os.O_CLOEXEC, dir_fd=self.roots[best])
 
 
-def _add_ancestor_covers(paths: Iterable[str], uid: int, gid: int, covers: dict[str, str], report: Report) -> None:
+def _add_ancestor_covers(paths: Iterable[str], uid: int, gid: int, covers: dict[str, str], report: Report,
+                         exact: bool = False) -> None:
     """An ancestor the environment's uid cannot traverse (e.g. /root at 0700): cover it
-    with an empty tmpfs and bind back only what is wanted."""
+    with an empty tmpfs and bind back only what is wanted. ``exact``: the check runs on
+    the environment's own view, where a cover higher up does not help (a shared dir may
+    sit on top of it)."""
     for p in paths:
         anc = _blocking_ancestor(p, uid, gid)
         if anc is None:
@@ -784,7 +789,7 @@ def _add_ancestor_covers(paths: Iterable[str], uid: int, gid: int, covers: dict[
         if anc == "/":
             report.refused.append((f"expose {p}", "/ is not traversable"))
             continue
-        if not any(_under(anc, c) for c in covers):
+        if (anc not in covers) if exact else not any(_under(anc, c) for c in covers):
             covers[anc] = f"cover {anc} (not traversable by uid {uid}) to expose {p}"
 
 
@@ -883,6 +888,15 @@ def _mounts_prepare(prep: Prepared, uid: int | None, gid: int | None) -> None:
     # Everything wanted that now lies under a cover (or a private tmpfs) gets a bind.
     # (Strictly under: a wanted path that *is* a private tmpfs or a hidden dir, such as
     # /tmp showing up in sys.path, must not undo it.)
+    shared: list[str] = []
+    for p in cfg.shared or ():
+        p = os.path.realpath(p)
+        if not os.path.isdir(p):
+            report.skipped.append(f"share {p} (not a directory)")
+        elif any(_under(p, h) for h in hidden):
+            report.refused.append((f"share {p}", "it is, or is inside, a hidden dir"))
+        else:
+            shared.append(p)
     all_covers = list(covers) + list(writable)
     binds: list[str] = []
     for p in wanted:
@@ -894,22 +908,39 @@ def _mounts_prepare(prep: Prepared, uid: int | None, gid: int | None) -> None:
 
     fds: dict[str, int] = {}
     try:
-        for src in binds:
+        for src in binds + shared:
             try:
                 fds[src] = os.open(src, os.O_PATH | os.O_CLOEXEC)
             except OSError as e:
                 report.refused.append((f"bind {src}", _err(e.errno)))
         # What the covers and private tmpfs hide stays reachable for phase two's binds.
-        order = sorted(set(covers) | set(writable), key=lambda p: (p.count("/"), p))
+        order = sorted(set(covers) | set(writable) | set(shared), key=lambda p: (p.count("/"), p))
         for path in order:
+            if path in shared:
+                continue
             try:
                 prep.roots[path] = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             except OSError:
                 pass
-        # Covers and private tmpfs, shallow first (a deeper one may need its mountpoint
-        # created inside a shallower one).
+        # Covers, private tmpfs and shared dirs, shallow first (a deeper one may need its
+        # mountpoint created inside a shallower one, or go on top of a shared dir).
         for path in order:
-            _mount_tmpfs(prep, path)
+            if path not in shared:
+                _mount_tmpfs(prep, path)
+                continue
+            fd = fds.get(path)
+            if fd is None:
+                continue
+            try:
+                if not _makedirs_in(path, prep.mounted):
+                    report.refused.append((f"share {path}", "mountpoint missing"))
+                    continue
+                mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+                mount(None, path, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | _locked_flags(path))
+                prep.mounted.append(path)  # mountpoints of deeper covers are made in it
+                report.applied.append(f"shared {path} (read-write)")
+            except OSError as e:
+                report.refused.append((f"share {path}", _err(e.errno)))
         for src in sorted(binds, key=lambda b: (b.count("/"), b)):
             fd = fds.get(src)
             if fd is not None:
@@ -947,6 +978,7 @@ def _mounts_complete(prep: Prepared, cfg: ConfinementConfig, uid: int, gid: int)
     writable, hidden = prep.writable, prep.hidden
     opened: list[int] = []
     code = prep.resolved.get(cfg.code_dir) or cfg.code_dir if cfg.code_dir else None
+    todo: list[tuple[int, str, str]] = []
     try:
         for src, target in _bind_pairs(cfg):
             target = prep.resolved.get(target) or os.path.realpath(target)
@@ -968,22 +1000,41 @@ def _mounts_complete(prep: Prepared, cfg: ConfinementConfig, uid: int, gid: int)
                     (f"expose {target}", f"not readable by uid {uid} (mode {oct(st.st_mode & 0o7777)})"))
             if cfg.uid is not None:
                 before = dict(prep.covers)
-                _add_ancestor_covers([target], uid, gid, prep.covers, report)
+                _add_ancestor_covers([target], uid, gid, prep.covers, report, exact=True)
                 for anc in prep.covers:
                     if anc not in before:
                         _mount_tmpfs(prep, anc)
-            _bind_ro(prep, fd, shown, target)
+            try:
+                if not _makedirs_in(target, prep.mounted, file=not stat.S_ISDIR(st.st_mode)):
+                    report.refused.append((f"bind {shown} -> {target}", "mountpoint missing"))
+                    continue
+            except OSError as e:
+                report.refused.append((f"bind {shown} -> {target}", _err(e.errno)))
+                continue
+            todo.append((fd, shown, target))
+
+        # Covers read-only (and noexec) while they are still on top: a bind may go right on
+        # one (the layers on the hidden /opt), and must keep its own flags. (A split
+        # confinement skips this on its cold-start path: a cover is an empty tmpfs owned by
+        # root, mode 755, with no capability left to write to it.)
+        for path in prep.mounted if not prep.split else ():
+            if path in prep.covers:
+                try:
+                    _remount_ro(path, MS_NOEXEC)
+                except OSError as e:
+                    report.refused.append((f"read-only {path}", _err(e.errno)))
+        for fd, shown, target in todo:
+            try:
+                mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+                _remount_ro(target)
+                report.applied.append(
+                    f"bind {shown} -> {target} (read-only)" if shown != target else f"read-only {target}")
+            except OSError as e:
+                report.refused.append((f"bind {shown} -> {target}", _err(e.errno)))
     finally:
         for fd in opened:
             os.close(fd)
         prep.close()
-
-    for path in prep.mounted:
-        if path in prep.covers:
-            try:
-                _remount_ro(path, MS_NOEXEC)
-            except OSError as e:
-                report.refused.append((f"read-only {path}", _err(e.errno)))
 
 
 def _loopback_up() -> None:
@@ -1055,6 +1106,7 @@ def prepare(cfg: ConfinementConfig, *, split: bool = False, for_uid: int | None 
     covers are planned for ``for_uid`` (any environment uid: they are all strangers to the
     host's files) when ``cfg.uid`` is not set yet."""
     prep = Prepared(cfg)
+    prep.split = split
     report = prep.report
     uid = cfg.uid if cfg.uid is not None else for_uid
     gid = cfg.gid if cfg.gid is not None else uid
@@ -1258,6 +1310,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ``--strict`` any refusal exits 126 instead of running the function."""
     import json
 
+    # The environment exactly as given: this interpreter's start may have added to it (PEP 538
+    # sets LC_CTYPE when the locale is C), and the runtime must start as if exec'd directly.
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            environ = dict(item.partition(b"=")[::2] for item in f.read().split(b"\0") if item)
+    except OSError:  # pragma: no cover
+        environ = None
     args = list(sys.argv[1:] if argv is None else argv)
     if "--" not in args:
         sys.stderr.write("usage: confinement.py --config JSON [--report-fd N] [--strict] -- prog [args...]\n")
@@ -1292,7 +1351,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if strict and rep.refused:
         os._exit(126)
     try:
-        os.execv(cmd[0] if os.sep in cmd[0] else _which(cmd[0]), cmd)
+        prog = cmd[0] if os.sep in cmd[0] else _which(cmd[0])
+        if environ is not None:
+            os.execve(prog, cmd, environ)
+        else:  # pragma: no cover
+            os.execv(prog, cmd)
     except OSError as e:
         sys.stderr.write(f"confinement.py: cannot exec {cmd[0]}: {e.strerror}\n")
         os._exit(127)

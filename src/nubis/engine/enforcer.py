@@ -40,6 +40,7 @@ from . import isolation
 log = logging.getLogger("nubis.engine")
 
 ENABLE_ENV = "NUBIS_ISOLATION"  # "0" / "off" / "false": no confinement, no cgroups
+SHARED_ENV = "NUBIS_SHARED_DIRS"  # ":"-separated host dirs every environment sees read-write (opt-in)
 PID_NS_ENV = "NUBIS_PID_NAMESPACE"  # "1": a pid namespace per exec'd environment (a second fork)
 OPT = "/opt"  # where Lambda mounts a function's layers
 HIDE_EXTRA = ("/var/tmp",)
@@ -56,12 +57,16 @@ def _truthy(name: str) -> bool:
 
 class EnvLimits:
     """What one environment gets: its uid, its cgroup, its confinement (``cfg``), and where its
-    layers appear inside it (``opt``: ``/opt``, the real merged dir, or None without layers)."""
+    layers appear inside it (``opt``: ``/opt``, the real merged dir, or None without layers).
 
-    __slots__ = ("env_id", "uid", "group", "cfg", "opt", "opt_dir", "released", "memory_mb")
+    The cgroup comes later: a zygote's spare joined one while it waited (:meth:`adopt`; joining
+    a cgroup costs an RCU grace period, 4-20 ms, which must not be on the cold start), an exec'd
+    environment gets a new one (:meth:`ensure_group`) that its confinement wrapper joins."""
+
+    __slots__ = ("env_id", "uid", "group", "cfg", "opt", "opt_dir", "released", "memory_mb", "enforcer", "joined")
 
     def __init__(self, env_id: str, uid: int | None, group: cg.EnvCgroup | None, cfg: cf.ConfinementConfig | None,
-                 opt: str | None, opt_dir: str | None, memory_mb: int) -> None:
+                 opt: str | None, opt_dir: str | None, memory_mb: int, enforcer: "Enforcer | None" = None) -> None:
         self.env_id = env_id
         self.uid = uid
         self.group = group
@@ -70,6 +75,40 @@ class EnvLimits:
         self.opt_dir = opt_dir
         self.released = False
         self.memory_mb = memory_mb
+        self.enforcer = enforcer
+        self.joined = False  # the process is in ``group`` already (a spare's)
+
+    def adopt(self, group: cg.EnvCgroup | None) -> None:
+        """The process already sits in ``group`` (a spare's): give it this function's limits."""
+        if group is None:
+            return
+        if self.group is not None and self.enforcer is not None:  # pragma: no cover - adopt once
+            self.enforcer.release_group(self.group)
+        self.group, self.joined = group, True
+        if not group.set_memory(self.memory_mb) and self.enforcer is not None:
+            self.enforcer.warn_once("cgroup: cannot set the memory limit of a spare's group: "
+                                    + "; ".join(group.warnings[-2:]))
+
+    def unadopt(self) -> None:
+        """The process that sat in the adopted group is gone before it got its job."""
+        if self.joined:
+            group, self.group, self.joined = self.group, None, False
+            if self.enforcer is not None:
+                self.enforcer.release_group(group)
+
+    def ensure_group(self) -> None:
+        """A cgroup of its own for an environment that is not forked from a spare."""
+        if self.group is None and self.enforcer is not None and self.cfg is not None:
+            self.group = self.enforcer.new_group(self.memory_mb)
+
+    def job_config(self) -> cf.ConfinementConfig | None:
+        """The confinement to apply in the new process (joining the cgroup unless already in it)."""
+        cfg = self.cfg
+        if cfg is None:
+            return None
+        if self.group is not None and not self.joined:
+            return cfg.replace(cgroup_procs=self.group.procs_files)
+        return cfg
 
     def oom_killed(self, status: int | None) -> bool:
         """Did the kernel's OOM killer end this environment's runtime (``status``: its wait status)?"""
@@ -89,17 +128,23 @@ class Enforcer:
         self.data_dir = os.path.realpath(data_dir) if data_dir is not None else None
         self.runtime_dirs = tuple(str(d) for d in runtime_dirs)
         self.pid_namespace = _truthy(PID_NS_ENV)
+        self.shared = tuple(os.path.realpath(p) for p in os.environ.get(SHARED_ENV, "").split(":") if p)
         self.pool: cf.UidPool | None = None
         self.cgroups = False
         self.confine = False
         self.mounts = False
+        self.opt_usable = False
         self.scope = ""
         self.features: list[str] = []
         self._warned: set[str] = set()
         self._pending: set[asyncio.Future] = set()
         self._runtime_paths: tuple[str, ...] = ()
+        self._bases: dict[tuple[str, ...], cf.ConfinementConfig] = {}
+        self._real: dict[str, str] = {}  # code dir -> its realpath (code dirs are immutable, per digest)
         if not sys.platform.startswith("linux"):
             self.enabled = False
+        if self.shared and self.enabled:
+            log.warning("environments share %s read-write with the host (%s)", ", ".join(self.shared), SHARED_ENV)
         if not self.enabled:
             isolation.set_enforced([], reason=f"isolation is turned off ({ENABLE_ENV}=0)"
                                    if sys.platform.startswith("linux") else f"not Linux ({sys.platform})")
@@ -154,6 +199,7 @@ class Enforcer:
         return cf.ConfinementConfig(
             readonly_paths=cf._outermost(self.runtime_dirs + self._runtime_paths),
             hide=self.hide(),
+            shared=self.shared,
             parent_death_signal=cf.SIGKILL,
         )
 
@@ -165,39 +211,67 @@ class Enforcer:
             return OPT
         return opt_dir
 
+    def new_group(self, memory_mb: int = 128) -> cg.EnvCgroup | None:
+        """A new environment cgroup (None where cgroups are unavailable; warned once)."""
+        if not self.cgroups:
+            return None
+        try:
+            group = cg.EnvCgroup.create("e" + secrets.token_hex(6), memory_mb, scope=self.scope)
+        except (OSError, ValueError) as e:
+            self.warn_once(f"cannot create an environment cgroup ({e}); MemorySize and the process limit "
+                           "are not enforced for it")
+            return None
+        for w in group.warnings:
+            self.warn_once(f"cgroup: {w}")
+        return group
+
+    def release_group(self, group: cg.EnvCgroup | None) -> None:
+        """Remove a group nobody will use (a spare's that was let go)."""
+        if group is not None:
+            self._schedule(group, None)
+
     def acquire(self, spec, runtime_dirs: Iterable[str] = ()) -> EnvLimits:
-        """uid, cgroup and confinement for a new environment of ``spec`` (a FunctionSpec)."""
+        """uid and confinement for a new environment of ``spec`` (a FunctionSpec); its cgroup
+        comes with the process (:meth:`EnvLimits.adopt` / :meth:`EnvLimits.ensure_group`)."""
         env_id = "e" + secrets.token_hex(6)
         opt_dir = getattr(spec, "opt_dir", None) or None
         if not self.enabled:
-            return EnvLimits(env_id, None, None, None, opt_dir, opt_dir, spec.memory_mb)
+            return EnvLimits(env_id, None, None, None, opt_dir, opt_dir, spec.memory_mb, self)
         uid = self.pool.acquire() if self.pool is not None else None
         group = None
-        if self.cgroups:
-            try:
-                group = cg.EnvCgroup.create(env_id, spec.memory_mb, scope=self.scope)
-                for w in group.warnings:
-                    self.warn_once(f"cgroup: {w}")
-            except (OSError, ValueError) as e:
-                self.warn_once(f"cannot create an environment cgroup ({e}); MemorySize and the process limit "
-                               "are not enforced for it")
         opt = self.opt_path(opt_dir)
         binds: list[tuple[str, str]] = []
         if opt_dir:
             binds.append((opt_dir, opt if opt == OPT else opt_dir))
-        code_dir = os.path.realpath(spec.code_dir)
-        cfg = cf.ConfinementConfig(
+        code_dir = self._realpath(spec.code_dir)
+        cfg = self._base(tuple(runtime_dirs)).replace(
             uid=uid,
-            cgroup_procs=group.procs_files if group is not None else (),
-            pid_namespace=self.pid_namespace,
             tmp_mb=int(getattr(spec, "ephemeral_mb", 512) or 512),
             code_dir=code_dir,
             binds=binds,
-            readonly_paths=cf._outermost(tuple(runtime_dirs) + self.runtime_dirs + self._runtime_paths),
-            hide=self.hide(),
-            parent_death_signal=cf.SIGKILL,
         )
-        return EnvLimits(env_id, uid, group, cfg, opt, opt_dir, spec.memory_mb)
+        return EnvLimits(env_id, uid, group, cfg, opt, opt_dir, spec.memory_mb, self)
+
+    def _base(self, runtime_dirs: tuple[str, ...]) -> cf.ConfinementConfig:
+        """Everything of an environment's configuration that does not depend on the function."""
+        hit = self._bases.get(runtime_dirs)
+        if hit is None:
+            hit = self._bases[runtime_dirs] = cf.ConfinementConfig(
+                pid_namespace=self.pid_namespace,
+                readonly_paths=cf._outermost(runtime_dirs + self.runtime_dirs + self._runtime_paths),
+                hide=self.hide(),
+                shared=self.shared,
+                parent_death_signal=cf.SIGKILL,
+            )
+        return hit
+
+    def _realpath(self, path: str) -> str:
+        hit = self._real.get(path)
+        if hit is None:
+            if len(self._real) > 4096:
+                self._real.clear()
+            hit = self._real[path] = os.path.realpath(path)
+        return hit
 
     def release(self, lim: EnvLimits | None) -> None:
         """The environment is gone: remove its cgroup (killing stragglers) and free its uid."""
@@ -209,6 +283,9 @@ class Enforcer:
             if uid is not None and self.pool is not None:
                 self.pool.release(uid)
             return
+        self._schedule(group, uid)
+
+    def _schedule(self, group: cg.EnvCgroup, uid: int | None) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:

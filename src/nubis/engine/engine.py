@@ -23,6 +23,7 @@ from typing import Callable
 from . import logs as L
 from .api_environment import API_RUNTIMES, ApiRuntimes
 from .concurrency import ConcurrencyLimiter, Lease
+from .enforcer import Enforcer
 from .environment import Environment
 from .sandbox import describe_exit
 from .types import EngineClosed, FunctionSpec, Invocation, InvocationResult, Outcome
@@ -86,6 +87,12 @@ class _Pool:
         while idle:
             env = idle.pop()
             if env.state == "ready":
+                sb = env.sandbox
+                if sb is not None and sb.exited():
+                    # Died while idle (killed from outside, or with its zygote) and the loop
+                    # has not seen it yet: the invocation gets a new environment instead.
+                    env.kill()
+                    continue
                 return env
         return None
 
@@ -110,7 +117,12 @@ class Engine:
         python: str = sys.executable,
         zygote: bool | None = None,
         zygote_preload: "list[str] | tuple[str, ...] | None" = None,
+        data_dir: "str | os.PathLike | None" = None,
+        isolation: bool | None = None,
     ) -> None:
+        """``data_dir``: the server's data dir (hidden from every environment; its cgroups are
+        scoped by it). ``isolation``: confine environments and limit them with cgroups as far as
+        the host allows (None: ``NUBIS_ISOLATION``, default on)."""
         self._log_sink = log_sink
         self._meter_sink = meter_sink
         self.keep_alive_s = float(keep_alive_s)
@@ -124,11 +136,21 @@ class Engine:
         self._closing = False
         self._announced: set[str] = set()
         self._argv = [python, str(PYTHON_BOOTSTRAP)]
+        # Limits and isolation of every environment (probes the host once per process).
+        self.enforcer = Enforcer(data_dir=data_dir, enabled=isolation, runtime_dirs=(str(PYTHON_RUNTIME_DIR),))
         self._api_runtimes = ApiRuntimes()  # nodejs*, provided*: driven over the Runtime API
         # Python environments are forked from a zygote (None: NUBIS_ZYGOTE, default on; preload
         # None: NUBIS_ZYGOTE_PRELOAD, default json, boto3, botocore, urllib3).
+        spare = self.enforcer.spare_config()
         self.zygote = ZygoteLauncher(
-            python, bootstrap=PYTHON_BOOTSTRAP, preload=zygote_preload, keep_alive_s=keep_alive_s, enabled=zygote
+            python,
+            bootstrap=PYTHON_BOOTSTRAP,
+            preload=zygote_preload,
+            keep_alive_s=keep_alive_s,
+            enabled=zygote,
+            confinement=spare.to_dict() if spare is not None else None,
+            spare_group=self.enforcer.new_group if spare is not None else None,
+            release_group=self.enforcer.release_group,
         )
         v = _interpreter_version(python)
         self._interp = v
@@ -220,6 +242,7 @@ class Engine:
             env.close_transports()
         self._pools.clear()
         await self.zygote.close()
+        await self.enforcer.close()
         # Give in-flight invokers whose environments were killed a moment to finish.
         if self._inflight:
             loop = asyncio.get_running_loop()
@@ -262,16 +285,23 @@ class Engine:
 
     def _on_env_reaped(self, env: Environment) -> None:
         self._envs.discard(env)
+        self.enforcer.release(env.limits)
 
     async def _invoke_cold(self, pool: _Pool, spec: FunctionSpec, inv: Invocation, lease: Lease) -> InvocationResult:
         env = None
+        limits = None
         try:
             if spec.runtime in API_RUNTIMES:
                 env = self._api_runtimes.environment(
-                    spec, first_request_id=inv.request_id, on_dead=self._on_env_dead, on_reaped=self._on_env_reaped
+                    spec,
+                    first_request_id=inv.request_id,
+                    on_dead=self._on_env_dead,
+                    on_reaped=self._on_env_reaped,
+                    enforcer=self.enforcer,
                 )
             else:
                 self._announce(spec.runtime)
+                limits = self.enforcer.acquire(spec)
                 env = Environment(
                     spec,
                     argv=self._argv,
@@ -280,6 +310,8 @@ class Engine:
                     on_dead=self._on_env_dead,
                     on_reaped=self._on_env_reaped,
                     launcher=self.zygote,
+                    limits=limits,
+                    enforcer=self.enforcer,
                 )
             env.pool = pool
             pool.envs.add(env)
@@ -292,6 +324,9 @@ class Engine:
                 if env.sandbox is None:
                     self._envs.discard(env)
                     self._on_env_dead(env)
+                    self.enforcer.release(env.limits)
+            else:
+                self.enforcer.release(limits)
             self._release(lease)
             raise
         cold = _Cold(init_ms, init_outcome.events, init_epoch_ms)
@@ -352,7 +387,7 @@ class Engine:
             status, metered = "timeout", "timeout"
             duration_ms = float(spec.timeout_s) * 1000.0
         else:  # "exit"
-            error_type = "Runtime.ExitError"
+            error_type = "Runtime.OutOfMemory" if outcome.oom else "Runtime.ExitError"
             payload = _dumps(
                 {"errorType": error_type, "errorMessage": f"RequestId: {rid} Error: {describe_exit(outcome.exit_status)}"}
             )
@@ -364,7 +399,7 @@ class Engine:
             max_kb = env.peak_rss_kb()
         else:
             max_kb = outcome.max_rss_kb or env.max_rss_kb
-        max_mb = L.kb_to_mb(max_kb)
+        max_mb = spec.memory_mb if outcome.oom else L.kb_to_mb(max_kb)
         init_ms = cold.init_ms if cold is not None else None
         billed = L.billed_ms(duration_ms, init_ms)
         end_ms = int(time.time() * 1000)
@@ -433,13 +468,13 @@ class Engine:
             )
             init_status, metered, status = "timeout", "timeout", "timeout"
         else:
-            error_type = "Runtime.ExitError"
+            error_type = "Runtime.OutOfMemory" if init.oom else "Runtime.ExitError"
             payload = _dumps(
                 {"errorType": error_type, "errorMessage": f"RequestId: {rid} Error: {describe_exit(init.exit_status)}"}
             )
             init_status, metered, status = "error", "crash", "error"
         report_error = error_type if status == "error" else None
-        max_mb = L.kb_to_mb(init.max_rss_kb or env.max_rss_kb)
+        max_mb = spec.memory_mb if init.oom else L.kb_to_mb(init.max_rss_kb or env.max_rss_kb)
         duration_ms = init_ms
         billed = L.billed_ms(duration_ms)
         start = time.time()

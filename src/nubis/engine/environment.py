@@ -308,13 +308,16 @@ class Environment:
         )
         if opt:
             env["_NUBIS_OPT_DIR"] = opt  # the bootstrap puts its python dirs on sys.path
-        confine = lim.cfg if lim is not None else None
         if launcher is not None:
             sb = await launcher.launch(
-                self.argv, cwd=self.spec.code_dir, env=env, confine=confine, opt_dir=self.spec.opt_dir or None
+                self.argv, cwd=self.spec.code_dir, env=env, limits=lim, opt_dir=self.spec.opt_dir or None
             )
         else:
-            sb = Sandbox.launch(self.argv, cwd=self.spec.code_dir, env=env, confine=confine)
+            if lim is not None:
+                lim.ensure_group()
+            sb = Sandbox.launch(
+                self.argv, cwd=self.spec.code_dir, env=env, confine=lim.job_config() if lim is not None else None
+            )
         self.sandbox = sb
         self.pid = sb.pid
         if self.state != "init":  # killed while the launcher was busy: INIT ends as a kill

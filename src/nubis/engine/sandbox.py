@@ -107,6 +107,17 @@ class Sandbox:
             os.set_blocking(rep_r, False)
         return cls(proc, parent_sock, log_r, rep_r)
 
+    def exited(self) -> bool:
+        """Has the process exited (even if the loop has not noticed yet)? One poll(2) on the pidfd."""
+        if self.reaped:
+            return True
+        fd = self._pidfd
+        if fd is None:
+            return False
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        return bool(p.poll(0))
+
     def confinement_report(self) -> dict | None:
         """The confinement wrapper's report, once it has written it (non-blocking; read once)."""
         fd = self._report_fd

@@ -140,14 +140,21 @@ class _ZygoteGone(Exception):
 
 
 class _Spare:
-    """A child the zygote forked in advance: its pid, a pidfd on it, and its job socket."""
+    """A child the zygote forked in advance: its pid, a pidfd on it, its job socket, and the
+    cgroup it joined while waiting (or None)."""
 
-    __slots__ = ("pid", "pidfd", "job")
+    __slots__ = ("pid", "pidfd", "job", "group", "release")
 
-    def __init__(self, pid: int, pidfd: int, job: socket.socket) -> None:
+    def __init__(self, pid: int, pidfd: int, job: socket.socket, group=None, release=None) -> None:
         self.pid = pid
         self.pidfd = pidfd
         self.job = job
+        self.group = group
+        self.release = release  # called with the group when the spare is let go
+
+    def take_group(self):
+        group, self.group = self.group, None
+        return group
 
     def close(self) -> None:
         """Let it go: EOF on its job socket makes it exit (the zygote reaps it)."""
@@ -155,6 +162,9 @@ class _Spare:
         if self.pidfd >= 0:
             os.close(self.pidfd)
             self.pidfd = -1
+        group = self.take_group()
+        if group is not None and self.release is not None:
+            self.release(group)
 
 
 # --------------------------------------------------------------------------- the handle
@@ -198,6 +208,10 @@ class ForkedSandbox:
             os.close(sfd)  # already exited: the pid may belong to another process by now
             sfd = None
         self._status_fd = sfd
+
+    def exited(self) -> bool:
+        """Has the process exited (even if nobody has noticed yet)? One poll(2) on the pidfd."""
+        return self.reaped or self._pidfd is None or _readable(self._pidfd)
 
     def confinement_report(self) -> dict | None:
         """The report the child sent once it had confined itself (non-blocking; read once)."""
@@ -321,10 +335,17 @@ class ZygoteLauncher:
         keep_alive_s: float = 600.0,
         enabled: bool | None = None,
         confinement: "dict | None" = None,
+        spare_group=None,
+        release_group=None,
     ) -> None:
         self.python = python
         # The spares' (function-independent) confinement, or None: environments are not confined.
         self.spare_confine = confinement
+        # () -> a new cgroup (or None) that each spare joins while it waits; and its disposal.
+        self.spare_group = spare_group
+        self.release_group = release_group
+        self._tag = 0
+        self._pending_groups: dict[int, object] = {}  # spare request tag -> the group it brings
         self.bootstrap = str(bootstrap)
         self.argv = [python, self.bootstrap]
         self.preload = tuple(preload) if preload is not None else preload_from_env()
@@ -370,23 +391,26 @@ class ZygoteLauncher:
             await self._ensure()
 
     async def launch(
-        self, argv: Sequence[str], *, cwd: str, env: dict[str, str], confine=None, opt_dir: str | None = None
+        self, argv: Sequence[str], *, cwd: str, env: dict[str, str], limits=None, opt_dir: str | None = None
     ):
         """A started environment process: a :class:`ForkedSandbox` or an exec'd :class:`Sandbox`.
 
-        ``confine``: the environment's ``ConfinementConfig`` (or None); ``opt_dir``: the real
-        directory of its merged layers (its Python packages and libraries may shadow the zygote's)."""
+        ``limits``: the environment's ``enforcer.EnvLimits`` (or None: not confined); ``opt_dir``:
+        the real directory of its merged layers (they may shadow what the zygote has loaded)."""
+        confined = limits is not None and limits.cfg is not None
         if self.enabled and list(argv) == self.argv and await self._ensure():
-            if self._compatible(cwd, env, opt_dir) and (confine is None or self.spare_confine is not None):
+            if self._compatible(cwd, env, opt_dir) and (not confined or self.spare_confine is not None):
                 try:
-                    sb = await self._fork(cwd, env, confine)
+                    sb = await self._fork(cwd, env, limits if confined else None)
                 except _ZygoteGone:
                     pass  # started again by the next cold start; this one is exec'd
                 else:
                     self.forks += 1
                     return sb
         self.execs += 1
-        return Sandbox.launch(argv, cwd=cwd, env=env, confine=confine)
+        if confined:
+            limits.ensure_group()
+        return Sandbox.launch(argv, cwd=cwd, env=env, confine=limits.job_config() if confined else None)
 
     def reap_idle(self) -> None:
         """Stop the zygote once it has had no environments for the keep-alive period."""
@@ -629,14 +653,20 @@ class ZygoteLauncher:
 
     # ------------------------------------------------------------------ fork
 
-    async def _fork(self, cwd: str, env: dict[str, str], confine=None) -> ForkedSandbox:
+    async def _fork(self, cwd: str, env: dict[str, str], limits=None) -> ForkedSandbox:
         """Hand the function to the spare (one message, straight to it); ask for the next one."""
-        job: dict = {"cwd": cwd, "env": env}
-        if confine is not None:
-            job["confine"] = confine.to_dict()
-        data = json.dumps(job, separators=(",", ":")).encode()
         while True:
             spare = await self._take_spare()
+            job: dict = {"cwd": cwd, "env": env}
+            confine = None
+            if limits is not None:
+                if spare.group is not None:
+                    limits.adopt(spare.take_group())  # it is in there already: set this function's limits
+                else:
+                    limits.ensure_group()  # the spare joins it now (slower: an RCU grace period)
+                confine = limits.job_config()
+                job["confine"] = confine.to_dict()
+            data = json.dumps(job, separators=(",", ":")).encode()
             ctl_parent, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             log_r, log_w = os.pipe()
             try:
@@ -645,6 +675,8 @@ class ZygoteLauncher:
                 ctl_parent.close()
                 os.close(log_r)
                 spare.close()
+                if limits is not None:
+                    limits.unadopt()
                 continue
             finally:
                 ctl_child.close()
@@ -694,14 +726,27 @@ class ZygoteLauncher:
         want = len(self._spare_waiters) + 1 - (self._spare is not None) - self._spares_asked
         sock = self._sock
         while want > 0 and sock is not None:
+            self._tag += 1
+            req: dict = {"t": "spare", "tag": self._tag}
+            group = self.spare_group() if self.spare_group is not None and self.spare_confine is not None else None
+            if group is not None:
+                req["cgroup"] = list(group.procs_files)
             try:
-                sock.send(b'{"t":"spare"}')
+                sock.send(json.dumps(req, separators=(",", ":")).encode())
             except BlockingIOError:  # pragma: no cover - the zygote is far behind; asked again later
+                self._drop_group(group)
                 return
             except OSError:
+                self._drop_group(group)
                 return  # EOF follows
+            if group is not None:
+                self._pending_groups[self._tag] = group
             self._spares_asked += 1
             want -= 1
+
+    def _drop_group(self, group) -> None:
+        if group is not None and self.release_group is not None:
+            self.release_group(group)
 
     # ------------------------------------------------------------------ channel
 
@@ -730,7 +775,8 @@ class ZygoteLauncher:
                 self._spares_asked = max(0, self._spares_asked - 1)
                 job = socket.socket(fileno=fds[1])
                 job.setblocking(False)
-                self._on_spare(_Spare(m["pid"], fds[0], job))
+                group = self._pending_groups.pop(m.get("tag"), None)
+                self._on_spare(_Spare(m["pid"], fds[0], job, group, self.release_group))
                 fds = []
             elif t == "hello":
                 if self._hello is not None and not self._hello.done():
@@ -786,6 +832,9 @@ class ZygoteLauncher:
             self._spare.close()
             self._spare = None
         self._spares_asked = 0
+        groups, self._pending_groups = list(self._pending_groups.values()), {}
+        for group in groups:
+            self._drop_group(group)
         if self._replenish is not None:
             self._replenish.cancel()
             self._replenish = None

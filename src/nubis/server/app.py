@@ -59,7 +59,7 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
                       "architecture": spec.architecture})
 
     engine = Engine(log_sink=log_sink, meter_sink=meter_sink, account_concurrency=account_concurrency,
-                    keep_alive_s=keep_alive_s)
+                    keep_alive_s=keep_alive_s, data_dir=data_dir)
     http = HttpServer(lambda req: edge.handle(req))
     actual_port = await http.start(host, port)
     endpoint = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{actual_port}"
@@ -85,6 +85,7 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     print(f"nubis {__version__} listening on {endpoint}", flush=True)
     print(f"  data dir: {data_dir}", flush=True)
     print(f"  isolation: {', '.join(iso['enforced'])}", flush=True)
+    print(f"  limits per environment: {_limits_line(iso['enforced'])}", flush=True)
     if iso.get("warning"):
         print(f"  warning: {iso['warning']}", flush=True)
 
@@ -103,6 +104,20 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     writer.close()
     db.close()
     print("nubis: stopped", flush=True)
+
+
+def _limits_line(enforced: list[str]) -> str:
+    parts = []
+    parts.append("memory = MemorySize (cgroup)" if "cgroup-memory" in enforced else "memory not limited")
+    parts.append("1024 processes (cgroup pids)" if "cgroup-pids" in enforced else
+                 ("1024 processes (RLIMIT_NPROC)" if "rlimits" in enforced else "processes not limited"))
+    if "rlimits" in enforced:
+        parts.append("1024 open files")
+    if "cgroup-cpu" in enforced:
+        parts.append("CPU share = MemorySize / 1769 MB")
+    if "private-tmp" in enforced:
+        parts.append("/tmp = EphemeralStorage")
+    return ", ".join(parts)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8750, data_dir: Path | None = None,

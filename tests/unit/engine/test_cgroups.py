@@ -159,6 +159,23 @@ def test_limits_are_written(make_group):
 
 
 @needs_cgroups
+def test_limits_of_a_group_made_ahead_follow_its_function(make_group):
+    # A zygote's spare joins a group while it waits; the function's MemorySize comes later.
+    g = make_group(128)
+    mem = g.dirs["memory"]
+    limit = "memory.limit_in_bytes" if g.versions["memory"] == 1 else "memory.max"
+    for mb in (3008, 256, 128):
+        assert g.set_memory(mb) and g.memory_mb == mb
+        assert int(Path(mem, limit).read_text()) == mb * MB
+        memsw = Path(mem, "memory.memsw.limit_in_bytes")
+        if g.versions["memory"] == 1 and memsw.exists():
+            assert int(memsw.read_text()) == mb * MB
+        if "cpu" in g.dirs and g.versions["cpu"] == 1:
+            assert int(Path(g.dirs["cpu"], "cpu.shares").read_text()) == cg.cpu_shares(mb)
+    assert not g.warnings
+
+
+@needs_cgroups
 def test_add_moves_a_process_in(make_group):
     g = make_group()
     r, w = os.pipe()

@@ -63,7 +63,8 @@ class Confined:
     """A forked child that confines itself with ``cfg`` and runs ``fn``; its JSON
     result comes back on a pipe."""
 
-    def __init__(self, cfg: cf.ConfinementConfig | None, fn: Callable[[], Any], exit_code: int = 0) -> None:
+    def __init__(self, cfg: cf.ConfinementConfig | None, fn: Callable[[], Any], exit_code: int = 0,
+                 confine: Callable[[cf.ConfinementConfig], cf.Report] = cf.confine) -> None:
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # child
@@ -71,7 +72,7 @@ class Confined:
                 os.close(r)
                 out: dict = {}
                 if cfg is not None:
-                    out["report"] = cf.confine(cfg).to_dict()
+                    out["report"] = confine(cfg).to_dict()
                 try:
                     out["result"] = fn()
                 except BaseException as e:  # noqa: BLE001 - reported to the test
@@ -106,8 +107,9 @@ class Confined:
         return Outcome(out.get("report"), out.get("result"), out.get("error"), status)
 
 
-def run_confined(cfg: cf.ConfinementConfig | None, fn: Callable[[], Any], timeout: float = 30.0) -> Outcome:
-    o = Confined(cfg, fn).wait(timeout)
+def run_confined(cfg: cf.ConfinementConfig | None, fn: Callable[[], Any], timeout: float = 30.0,
+                 confine: Callable[[cf.ConfinementConfig], cf.Report] = cf.confine) -> Outcome:
+    o = Confined(cfg, fn, confine=confine).wait(timeout)
     assert o.error is None, o.error
     return o
 
@@ -521,3 +523,75 @@ def test_refusals_are_reported_not_raised(fs):
     assert any(a.startswith("seccomp") for a in o.result["applied"])
     warning = cf.Report(refused=[tuple(x) for x in o.result["refused"]]).warning()
     assert warning and "mount namespace" in warning
+
+
+# --------------------------------------------------------------------------- split (zygote spares)
+
+
+def _split(spare: cf.ConfinementConfig):
+    """confine() as a zygote's spare does it: prepare() before the function is known, complete() after."""
+
+    def confine(job: cf.ConfinementConfig) -> cf.Report:
+        prep = cf.prepare(spare, split=True, for_uid=cf.UID_BASE)
+        time.sleep(0.01)  # the spare waits for its function
+        return cf.complete(prep, job)
+
+    return confine
+
+
+@root_only
+@need("setuid", "mount_namespaces", "read_only_code", "hidden_paths", "seccomp")
+def test_split_confinement_binds_the_code_and_layers_it_learns_late(fs):
+    layer = Path(fs["data"], "opt", "merged")  # inside the hidden data dir, as the server merges layers
+    (layer / "python").mkdir(parents=True)
+    for d in (layer.parent, layer, layer / "python"):
+        d.chmod(0o755)
+    (layer / "python" / "greeting.py").write_text("X = 1\n")
+    (layer / "python" / "greeting.py").chmod(0o644)
+    opt = "/opt" if os.path.isdir("/opt") else None
+    hide = (fs["data"],) + ((opt,) if opt else ())
+    spare = cf.ConfinementConfig(hide=hide, readonly_paths=cf.runtime_paths(), tmp_mb=512)
+    job = env_cfg(fs, hide=hide, tmp_mb=16, binds=[(str(layer), opt or str(layer))])
+
+    def check():
+        return {
+            "uid": os.getuid(), "cwd": os.getcwd(),
+            "code": sorted(os.listdir(fs["code"])),
+            "write_code": err_of(lambda: Path(fs["code"], "n.py").write_text("x")),
+            "data": sorted(os.listdir(fs["data"])),
+            "opt": sorted(os.listdir((opt or str(layer)) + "/python")),
+            "tmp_mb": os.statvfs("/tmp").f_blocks * os.statvfs("/tmp").f_frsize // 2**20,
+            "mount": err_of(lambda: cf.mount("tmpfs", "/tmp", "tmpfs", 0, "size=1m")),
+        }
+
+    o = run_confined(job, check, confine=_split(spare))
+    assert refused(o) == []
+    assert o.result["uid"] == UID_A and o.result["cwd"] == fs["code"]
+    assert o.result["code"] == ["app.py"] and o.result["write_code"] == errno.EROFS
+    assert o.result["opt"] == ["greeting.py"]
+    assert "server.db" not in o.result["data"]
+    assert o.result["tmp_mb"] == 16 and o.result["mount"] == errno.EPERM
+
+
+@root_only
+@need("setuid", "mount_namespaces", "hidden_paths")
+def test_shared_dirs_are_writable_and_keep_hidden_dirs_hidden(fs):
+    # The server's data dir may live inside a shared dir (a test session's temp dir): it stays hidden.
+    shared = Path(fs["base"])
+    shared.chmod(0o755)
+    out = shared / "out"
+    out.mkdir(mode=0o777)
+    out.chmod(0o1777)
+
+    def check():
+        Path(out, "written").write_text("hi")
+        return {"data": sorted(os.listdir(fs["data"])), "secret": err_of(lambda: os.listdir(fs["secret"])),
+                "code": sorted(os.listdir(fs["code"]))}
+
+    for confine in (cf.confine, _split(cf.ConfinementConfig(hide=(fs["data"],), shared=(str(shared),),
+                                                            readonly_paths=cf.runtime_paths()))):
+        o = run_confined(env_cfg(fs, shared=(str(shared),)), check, confine=confine)
+        assert refused(o) == []
+        assert o.result == {"data": ["code"], "secret": errno.EACCES, "code": ["app.py"]}
+        assert (out / "written").read_text() == "hi"
+        (out / "written").unlink()

@@ -344,17 +344,16 @@ def test_keep_alive_reaping(run, make_engine, rec, code):
 
 
 def test_shutdown_leaves_no_processes(run, make_engine, rec, code, tmp_path):
-    marker = tmp_path / "grandchild.pid"
     d = code(
-        f"""
+        """
         import os, subprocess, time
         def handler(event, context):
+            out = {"pid": os.getpid()}
             if event.get("spawn"):
-                p = subprocess.Popen(["sleep", "60"])
-                open({str(marker)!r}, "w").write(str(p.pid))
+                out["grandchild"] = subprocess.Popen(["sleep", "60"]).pid
             if event.get("sleep"):
                 time.sleep(event["sleep"])
-            return {{"pid": os.getpid()}}
+            return out
         """
     )
     spec = make_spec(d, timeout_s=30)
@@ -374,7 +373,7 @@ def test_shutdown_leaves_no_processes(run, make_engine, rec, code, tmp_path):
 
     before = _children()
     r1, r_busy, took = run(main())
-    grandchild = int(marker.read_text())
+    grandchild = json.loads(r1.payload)["grandchild"]
     assert took < 3
     assert r_busy.error_type == "Runtime.ExitError"
     assert "signal: killed" in json.loads(r_busy.payload)["errorMessage"]

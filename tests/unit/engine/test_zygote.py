@@ -204,12 +204,11 @@ def test_exit_wording_comes_from_the_zygotes_report(run, make_engine, rec, code,
 
 
 def test_init_crash_and_timeout_kill_the_process_group(run, make_engine, rec, code, tmp_path):
-    marker = tmp_path / "grandchild.pid"
     d = code(
-        f"""
+        """
         import os, subprocess, time
         p = subprocess.Popen(["sleep", "60"])
-        open({str(marker)!r}, "w").write(str(p.pid))
+        print("grandchild", p.pid, flush=True)
         def handler(event, context):
             time.sleep(30)
         """
@@ -226,7 +225,8 @@ def test_init_crash_and_timeout_kill_the_process_group(run, make_engine, rec, co
     r, forks = run(main())
     assert forks == 1
     assert r.error_type == "Sandbox.Timedout"
-    assert _wait(lambda: not pid_alive(int(marker.read_text())), 5.0)
+    grandchild = next(int(m.split()[1]) for m in rec.messages() if m.startswith("grandchild "))
+    assert _wait(lambda: not pid_alive(grandchild), 5.0)
 
 
 def test_a_killed_zygote_takes_its_environments_and_is_started_again(run, make_engine, rec, code, caplog):
@@ -321,17 +321,16 @@ def test_the_zygote_is_stopped_after_keep_alive_and_started_again(run, make_engi
 
 
 def test_shutdown_leaves_no_processes(run, make_engine, rec, code, tmp_path):
-    marker = tmp_path / "grandchild.pid"
     d = code(
-        f"""
+        """
         import os, subprocess, time
         def handler(event, context):
+            out = {"pid": os.getpid(), "ppid": os.getppid()}
             if event.get("spawn"):
-                p = subprocess.Popen(["sleep", "60"])
-                open({str(marker)!r}, "w").write(str(p.pid))
+                out["grandchild"] = subprocess.Popen(["sleep", "60"]).pid
             if event.get("sleep"):
                 time.sleep(event["sleep"])
-            return {{"pid": os.getpid(), "ppid": os.getppid()}}
+            return out
         """
     )
     spec = make_spec(d, timeout_s=30)
@@ -353,7 +352,7 @@ def test_shutdown_leaves_no_processes(run, make_engine, rec, code, tmp_path):
     assert "signal: killed" in _body(r_busy)["errorMessage"]
     assert spare  # the busy environment, and a spare forked in advance
     assert not pid_alive(z) and not any(pid_alive(p) for p in spare)
-    assert not pid_alive(_body(r1)["pid"]) and not pid_alive(int(marker.read_text()))
+    assert not pid_alive(_body(r1)["pid"]) and not pid_alive(_body(r1)["grandchild"])
     assert _children_of(os.getpid()) - before == set()
 
 

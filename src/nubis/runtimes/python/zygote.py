@@ -37,7 +37,7 @@ a fresh /proc) while it waits; a job then carries the function's part in ``"conf
 anything of the function runs, and answers the report on its job socket:
 
     spare -> engine (job socket)
-      {"report": {"applied": [...], "skipped": [...], "refused": [...]}}
+      {"report": {"refused": [[step, reason], ...]}}
 
 The zygote is a child subreaper: what an environment leaves behind (daemonised or orphaned
 processes) is re-parented to it and reaped, so it never lingers as a zombie that still counts
@@ -176,6 +176,7 @@ class Zygote:
         self.cf = confinement  # the confinement module, or None
         self.spare_cfg = spare_confine  # ConfinementConfig of the spares' phase, or None
         self.prepared = None  # in a spare: what confinement.prepare() set up
+        self.spare_cgroup = ()  # in a spare: the cgroup.procs files of the group it joins while waiting
         self.wake_r = self.wake_w = None
         if _PRCTL is not None:
             _PRCTL(36, 1)  # PR_SET_CHILD_SUBREAPER: orphans of environments come to us
@@ -254,10 +255,13 @@ class Zygote:
         except ValueError:
             req = {}
         if req.get("t") == "spare":
-            return self._fork_spare()
+            return self._fork_spare(req)
         return None
 
-    def _fork_spare(self):
+    def _fork_spare(self, req=None):
+        """Fork a spare for the engine's request ``req`` ({"t": "spare", "tag", "cgroup": [cgroup.procs
+        files the spare joins while it waits]}); the reply echoes the tag."""
+        req = req or {}
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         gc.freeze()  # whatever the loop allocated stays out of the children's collections too
         try:
@@ -268,12 +272,13 @@ class Zygote:
             return None  # the engine's next request tries again
         if pid == 0:
             theirs.close()
+            self.spare_cgroup = req.get("cgroup") or ()
             return mine
         mine.close()
         pidfd = os.pidfd_open(pid)
         self.children[pidfd] = pid
         self.poller.register(pidfd, select.POLLIN)
-        self._reply({"t": "s", "pid": pid}, [pidfd, theirs.fileno()])
+        self._reply({"t": "s", "pid": pid, "tag": req.get("tag")}, [pidfd, theirs.fileno()])
         theirs.close()
         return None
 
@@ -390,7 +395,10 @@ class Zygote:
     def confine_ahead(self):
         """The function-independent part of the confinement, while the spare waits."""
         if self.cf is not None and self.spare_cfg is not None:
-            self.prepared = self.cf.prepare(self.spare_cfg, split=True, for_uid=self.cf.UID_BASE)
+            cfg = self.spare_cfg
+            if self.spare_cgroup:  # joining a cgroup waits for an RCU grace period: do it now, not in the cold start
+                cfg = cfg.replace(cgroup_procs=tuple(self.spare_cgroup))
+            self.prepared = self.cf.prepare(cfg, split=True, for_uid=self.cf.UID_BASE)
 
     def take_job(self, job_sock, bootstrap):
         """Wait for the function; then look like ``python bootstrap.py`` started for it."""
@@ -404,9 +412,9 @@ class Zygote:
             cf = self.cf
             prep = self.prepared if self.prepared is not None else cf.prepare(
                 cf.ConfinementConfig.from_dict(conf), split=True)
-            report = cf.complete(prep, cf.ConfinementConfig.from_dict(conf)).to_dict()
-            try:
-                job_sock.send(json.dumps({"report": report}, separators=(",", ":")).encode())
+            report = cf.complete(prep, cf.ConfinementConfig.from_dict(conf))
+            try:  # the engine only needs what was refused
+                job_sock.send(json.dumps({"report": {"refused": report.refused}}, separators=(",", ":")).encode())
             except OSError:
                 pass
             if os.getppid() != self.pid:  # the zygote died before the parent-death signal was armed again

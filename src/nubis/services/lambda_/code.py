@@ -56,10 +56,28 @@ def _unsafe(name: str) -> bool:
     return p.is_absolute() or ".." in p.parts
 
 
+def world_readable(root: Path) -> None:
+    """Directories 755, files readable by all (executable bits kept): functions run under uids of
+    their own and must read their code, as on Lambda (which wants 644 files and 755 directories)."""
+    os.chmod(root, 0o755)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            p = os.path.join(dirpath, d)
+            if not os.path.islink(p):
+                os.chmod(p, 0o755)
+        for f in filenames:
+            p = os.path.join(dirpath, f)
+            if not os.path.islink(p):
+                mode = stat.S_IMODE(os.lstat(p).st_mode)
+                os.chmod(p, (mode | 0o444) & ~0o022)
+
+
 def extract(blobs: BlobStore, digest: str, code_root: Path) -> Path:
-    """Extract (once per digest) into code_root/<digest>, byte-compiled, read-only. Atomic via rename."""
+    """Extract (once per digest) into code_root/<digest>, byte-compiled, readable by all. Atomic via rename."""
     target = code_root / digest
     if target.is_dir():
+        if stat.S_IMODE(target.stat().st_mode) != 0o755:  # extracted by an older nubis (0700)
+            world_readable(target)
         return target
     code_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=code_root, prefix=".extract-"))
@@ -71,6 +89,7 @@ def extract(blobs: BlobStore, digest: str, code_root: Path) -> Path:
                 if mode and not info.is_dir():
                     os.chmod(tmp / info.filename, mode | stat.S_IRUSR)
         compileall.compile_dir(str(tmp), quiet=2, workers=1)
+        world_readable(tmp)
         os.replace(tmp, target)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -111,6 +111,8 @@ class Invoker:
             reserved_concurrency=rec.reserved,
             scope=self.provider.scope(rec.account, rec.region),
             architecture=(cfg.get("Architectures") or ["x86_64"])[0],
+            ephemeral_mb=int((cfg.get("EphemeralStorage") or {}).get("Size") or 512),
+            opt_dir=_opt_dir(self.provider.opt_dir(rev)),
         )
 
     def _ready(self, rec: FunctionRecord) -> None:
@@ -276,3 +278,7 @@ def _client_context(value: str | None) -> str | None:
     except (binascii.Error, UnicodeDecodeError, orjson.JSONDecodeError):
         raise AwsError("InvalidRequestContentException",
                        "Client context must be a valid Base64-encoded JSON object.", 400, Type="User") from None
+
+
+def _opt_dir(path) -> str | None:
+    return str(path) if path is not None else None

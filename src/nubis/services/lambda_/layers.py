@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -15,7 +16,7 @@ from ...server.context import RequestContext
 from ...server.errors import AwsError
 from ...store.blobs import BlobStore
 from ...store.db import Database
-from .code import accept_zip
+from .code import accept_zip, world_readable
 from .functions import lambda_timestamp, new_revision
 from .versions import paginate
 
@@ -95,6 +96,8 @@ def merged_opt_dir(blobs: BlobStore, digests: list[str], root: Path) -> Path | N
         return None
     target = root / hashlib.sha256(":".join(digests).encode()).hexdigest()[:32]
     if target.is_dir():
+        if stat.S_IMODE(target.stat().st_mode) != 0o755:  # merged by an older nubis (0700)
+            world_readable(target)
         return target
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".merge-"))
@@ -106,6 +109,7 @@ def merged_opt_dir(blobs: BlobStore, digests: list[str], root: Path) -> Path | N
                     mode = (info.external_attr >> 16) & 0o777
                     if mode and not info.is_dir():
                         os.chmod(tmp / info.filename, mode | 0o400)
+        world_readable(tmp)  # mounted at /opt for functions that run under uids of their own
         os.replace(tmp, target)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
