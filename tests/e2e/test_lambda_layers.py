@@ -124,3 +124,17 @@ def test_a_custom_runtime_from_a_layer(lam):
     got = json.loads(resp["Payload"].read())
     assert "FunctionError" not in resp, (got, base64.b64decode(resp["LogResult"]).decode())
     assert got["tool"] == "tool-ok" and got["ld"].endswith("/lib"), got
+
+
+@pytest.mark.skipif(__import__("shutil").which("node") is None, reason="no node on PATH")
+def test_node_modules_from_a_layer(lam):
+    layer = publish(lam, unique("layer"), {"nodejs/node_modules/greeting/index.js":
+                                           "exports.greet = (n) => 'hello ' + n;\n"})
+    fn = create_function(lam, {"index.js": "const g = require('greeting');\n"
+                                           "exports.handler = async () => ({greeting: g.greet('node'), "
+                                           "file: require.resolve('greeting')});\n"},
+                         Runtime="nodejs20.x", handler="index.handler", Layers=[layer["LayerVersionArn"]])
+    resp = lam.invoke(FunctionName=fn)
+    got = json.loads(resp["Payload"].read())
+    assert "FunctionError" not in resp, got
+    assert got["greeting"] == "hello node" and got["file"].endswith("/nodejs/node_modules/greeting/index.js"), got

@@ -47,7 +47,9 @@ def test_publish_and_invoke_versions(lam):
     assert [v["Version"] for v in versions] == ["$LATEST", "1", "2"]
     assert versions[0]["FunctionArn"].endswith(":$LATEST")
     assert lam.get_function(FunctionName=name, Qualifier="1")["Configuration"]["Version"] == "1"
-    listed = lam.list_functions(FunctionVersion="ALL")["Functions"]
+    # (all pages: the session's server holds the functions of every other test too)
+    listed = [f for page in lam.get_paginator("list_functions").paginate(FunctionVersion="ALL")
+              for f in page["Functions"]]
     assert {f["Version"] for f in listed if f["FunctionName"] == name} == {"$LATEST", "1", "2"}
 
 

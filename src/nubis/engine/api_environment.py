@@ -304,6 +304,8 @@ class ApiRuntimes:
         self._announced: set[str] = set()
         self._setpriv: list[str] | None = None
         self._setpriv_probe: asyncio.Future | None = None
+        # The Python zygote, whose confined spares can exec these runtimes (set by the engine).
+        self.launcher = None
 
     @staticmethod
     def supports(runtime: str) -> bool:
@@ -320,10 +322,11 @@ class ApiRuntimes:
         on_dead: Callable[[Environment], None] | None = None,
         on_reaped: Callable[[Environment], None] | None = None,
         enforcer=None,
+        init_type: str = "on-demand",
     ) -> "ApiEnvironment":
         return ApiEnvironment(
             spec, runtimes=self, first_request_id=first_request_id, on_dead=on_dead, on_reaped=on_reaped,
-            enforcer=enforcer,
+            enforcer=enforcer, init_type=init_type,
         )
 
     async def prepare(self, runtime: str) -> ApiRuntime:
@@ -375,11 +378,12 @@ class ApiEnvironment(Environment):
         on_dead: Callable[[Environment], None] | None = None,
         on_reaped: Callable[[Environment], None] | None = None,
         enforcer=None,
+        init_type: str = "on-demand",
     ) -> None:
         fam = runtimes.family(spec.runtime)
         super().__init__(
             spec, argv=[], runtime_dir=fam.runtime_dir, python="", on_dead=on_dead, on_reaped=on_reaped,
-            enforcer=enforcer,
+            enforcer=enforcer, init_type=init_type,
         )
         self.runtimes = runtimes
         self.family = fam
@@ -417,15 +421,20 @@ class ApiEnvironment(Environment):
         if self.state != "init":
             return self._killed_during_init(t0)
         env = fam.environment(self.spec, self.log_stream, f"127.0.0.1:{port}", opt)
+        env["AWS_LAMBDA_INITIALIZATION_TYPE"] = self.init_type
         if enforcer is not None and self.limits is None:
             self.limits = enforcer.acquire(self.spec, runtime_dirs=fam.runtime_dirs())
-            self.limits.ensure_group()
-        confine = self.limits.job_config() if self.limits is not None else None
+        confined = self.limits is not None and self.limits.cfg is not None
         try:
-            sb = Sandbox.launch(
-                argv if confine is not None else self.runtimes.wrap(argv),  # type: ignore[arg-type]
-                cwd=self.spec.code_dir, env=env, confine=confine,
-            )
+            if confined and self.runtimes.launcher is not None:
+                sb = await self.runtimes.launcher.launch_exec(argv, cwd=self.spec.code_dir, env=env, limits=self.limits)
+            else:
+                if confined:
+                    await self.limits.ensure_group_async()
+                sb = Sandbox.launch(
+                    argv if confined else self.runtimes.wrap(argv),  # type: ignore[arg-type]
+                    cwd=self.spec.code_dir, env=env, confine=self.limits.job_config() if confined else None,
+                )
         except OSError as e:
             self._close_api()
             if e.filename is not None and e.filename not in argv:  # e.g. the code dir is gone: the platform's problem
@@ -435,6 +444,8 @@ class ApiEnvironment(Environment):
         self._log_eof = loop.create_future()
         self.sandbox = sb
         self.pid = sb.pid
+        if self.state != "init":  # killed while it was being launched: INIT ends as a kill
+            sb.kill()
         sb.control.close()  # the private channel is the Python runtime's; this one speaks HTTP
         self._log_fd = sb.log_fd
         os.set_blocking(sb.log_fd, False)  # drained synchronously when a phase ends

@@ -701,3 +701,42 @@ def cleanup_dead(parent: str | None = None, min_age_s: float = 5.0) -> list[str]
                 pass
         _rmdir_up(base, 1)
     return removed
+
+
+def cleanup_abandoned(parent: str | None = None, min_age_s: float = 120.0) -> list[str]:
+    """Remove environment cgroups of any scope that hold no process and are older than
+    ``min_age_s``, and scopes left empty (a server killed with ``kill -9`` whose data dir is
+    never used again leaves its ``srv-…`` scope behind). A live server's group is empty only
+    for the moment between its creation and its process joining it, so the age keeps them
+    safe. Groups with processes in them are left alone."""
+    now = time.time()
+    removed: list[str] = []
+    for c, h in layout().items():
+        base = _join(h.mount, _base_rel(h, parent))
+        try:
+            scopes = [n for n in os.listdir(base) if os.path.isdir(f"{base}/{n}")]
+        except FileNotFoundError:
+            continue
+        for name in scopes:
+            sdir = f"{base}/{name}"
+            try:
+                groups = [n for n in os.listdir(sdir) if os.path.isdir(f"{sdir}/{n}")]
+            except OSError:
+                continue
+            for g in groups:
+                d = f"{sdir}/{g}"
+                try:
+                    if now - os.stat(d).st_mtime < min_age_s or _read(f"{d}/cgroup.procs").strip():
+                        continue
+                    os.rmdir(d)
+                    removed.append(d)
+                except OSError:
+                    pass
+            try:
+                if now - os.stat(sdir).st_mtime >= min_age_s:
+                    os.rmdir(sdir)  # only if empty
+                    removed.append(sdir)
+            except OSError:
+                pass
+        _rmdir_up(base, 1)
+    return removed

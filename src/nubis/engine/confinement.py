@@ -979,8 +979,22 @@ def _mounts_complete(prep: Prepared, cfg: ConfinementConfig, uid: int, gid: int)
     opened: list[int] = []
     code = prep.resolved.get(cfg.code_dir) or cfg.code_dir if cfg.code_dir else None
     todo: list[tuple[int, str, str]] = []
+    pairs = _bind_pairs(cfg)
+    if cfg.readonly_paths != prep.cfg.readonly_paths:
+        # Paths this function's runtime needs beyond those phase one kept readable (a spare
+        # prepared for Python that becomes Node.js): bound back where a cover hides them.
+        done = set(prep.cfg.readonly_paths)
+        under = list(prep.covers) + list(writable)
+        for p in cfg.readonly_paths:
+            if p in done:
+                continue
+            real = os.path.realpath(p)
+            if any(_under(real, c) and real != c for c in under) and not any(_under(w, real) for w in writable) \
+                    and real not in hidden:
+                prep.resolved.setdefault(real, real)
+                pairs.append((real, real))
     try:
-        for src, target in _bind_pairs(cfg):
+        for src, target in pairs:
             target = prep.resolved.get(target) or os.path.realpath(target)
             shown = prep.resolved.get(src) or src
             try:

@@ -73,7 +73,7 @@ def _interpreter_version(python: str) -> tuple[int, int, int]:
 
 
 class _Pool:
-    __slots__ = ("key", "spec", "idle", "envs", "retired")
+    __slots__ = ("key", "spec", "idle", "envs", "retired", "provisioned", "provisioning", "failed")
 
     def __init__(self, spec: FunctionSpec) -> None:
         self.key = spec.key
@@ -81,6 +81,12 @@ class _Pool:
         self.idle: list[Environment] = []  # LIFO
         self.envs: set[Environment] = set()
         self.retired = False
+        self.provisioned = 0  # environments to keep initialised ahead of invocations
+        self.provisioning = 0  # of those, being initialised now
+        self.failed = 0  # provisioned environments whose INIT failed (last round)
+
+    def provisioned_ready(self) -> int:
+        return sum(1 for e in self.envs if e.provisioned and e.state in ("ready", "busy"))
 
     def take(self) -> Environment | None:
         idle = self.idle
@@ -149,9 +155,10 @@ class Engine:
             keep_alive_s=keep_alive_s,
             enabled=zygote,
             confinement=spare.to_dict() if spare is not None else None,
-            spare_group=self.enforcer.new_group if spare is not None else None,
+            spare_group=self.enforcer.spare_group if spare is not None else None,
             release_group=self.enforcer.release_group,
         )
+        self._api_runtimes.launcher = self.zygote  # confined Node/provided runtimes start from its spares
         v = _interpreter_version(python)
         self._interp = v
         self.runtime_version = f"python:{v[0]}.{v[1]}.v{v[2]}"
@@ -160,6 +167,47 @@ class Engine:
         self.runtime_version_hash = h.hexdigest()
 
     # ------------------------------------------------------------------ public
+
+    def start(self) -> None:
+        """Start what the first cold start would otherwise wait for (the Python zygote: ~150 ms,
+        boto3 included), in the background. Call from the running loop (the server does)."""
+        if self.zygote.enabled and not self._closing:
+            task = asyncio.ensure_future(self.zygote.prepare())
+            task.add_done_callback(_consume_exception)
+        if self._reaper is None:
+            self._reaper = asyncio.ensure_future(self._reap_loop())
+
+    async def provision(self, spec: FunctionSpec, n: int) -> dict:
+        """Keep ``n`` environments of ``spec`` initialised ahead of invocations (Lambda's
+        provisioned concurrency): they run their INIT now (``AWS_LAMBDA_INITIALIZATION_TYPE`` is
+        ``provisioned-concurrency``), are never reaped for idleness, and are replaced when one
+        dies. ``n = 0`` hands them back to on-demand keep-alive. Returns once the new ones have
+        finished INIT, with :meth:`provisioned` (readiness)."""
+        if self._closing:
+            raise EngineClosed("the engine is shutting down")
+        if spec.runtime not in PYTHON_RUNTIMES and spec.runtime not in API_RUNTIMES:
+            raise ValueError(f"unsupported runtime: {spec.runtime}")
+        if self._reaper is None:
+            self._reaper = asyncio.ensure_future(self._reap_loop())
+        pool = self._pools.get(spec.key)
+        if pool is None:
+            pool = self._pools[spec.key] = _Pool(spec)
+        pool.provisioned = max(0, int(n))
+        mine = [e for e in pool.envs if e.provisioned and e.alive]
+        for env in mine[pool.provisioned:]:
+            env.provisioned = False  # on-demand from now on: reaped when idle past keep-alive
+        pool.failed = 0
+        await self._top_up(pool)
+        return self.provisioned(spec)
+
+    def provisioned(self, spec: FunctionSpec) -> dict:
+        """Readiness of ``spec``'s provisioned environments: requested, ready (initialised,
+        idle or busy), initialising, failed (INIT failed in the last round)."""
+        pool = self._pools.get(spec.key)
+        if pool is None:
+            return {"requested": 0, "ready": 0, "initializing": 0, "failed": 0}
+        return {"requested": pool.provisioned, "ready": pool.provisioned_ready(), "initializing": pool.provisioning,
+                "failed": pool.failed}
 
     def in_flight(self, scope: str) -> int:
         return self._limiter.in_flight(scope)
@@ -280,8 +328,95 @@ class Engine:
                 pool.idle.remove(env)
             except ValueError:
                 pass
-            if not pool.envs and not pool.retired and self._pools.get(pool.key) is pool:
+            if env.provisioned and pool.provisioned and not pool.retired and not self._closing:
+                # A provisioned environment died (crash, timeout, OOM): initialise a replacement.
+                try:
+                    asyncio.get_running_loop().call_soon(self._replace_provisioned, pool)
+                except RuntimeError:  # pragma: no cover - no loop
+                    pass
+            elif not pool.envs and not pool.provisioned and not pool.retired and self._pools.get(pool.key) is pool:
                 del self._pools[pool.key]
+
+    def _replace_provisioned(self, pool: _Pool) -> None:
+        if pool.retired or self._closing or self._pools.get(pool.key) is not pool:
+            return
+        task = asyncio.ensure_future(self._top_up(pool))
+        task.add_done_callback(_consume_exception)
+
+    async def _top_up(self, pool: _Pool) -> None:
+        need = pool.provisioned - pool.provisioning - sum(1 for e in pool.envs if e.provisioned and e.alive)
+        if need <= 0:
+            return
+        pool.provisioning += need
+        try:
+            await asyncio.gather(*(self._provision_one(pool) for _ in range(need)))
+        finally:
+            pool.provisioning -= need
+
+    async def _provision_one(self, pool: _Pool) -> None:
+        spec = pool.spec
+        env = self._new_environment(spec, "", init_type="provisioned-concurrency")
+        env.pool = pool
+        pool.envs.add(env)
+        self._envs.add(env)
+        epoch_ms = int(time.time() * 1000)
+        try:
+            outcome, init_ms = await env.start()
+        except BaseException:
+            env.kill()
+            if env.sandbox is None:
+                self._envs.discard(env)
+                self._on_env_dead(env)
+                self.enforcer.release(env.limits)
+            pool.failed += 1
+            raise
+        events = [(epoch_ms, self._init_start_line(env, spec)), *outcome.events]
+        if outcome.kind != "ready":
+            env.kill()
+            pool.failed += 1
+            status = "timeout" if outcome.kind == "timeout" else "error"
+            error_type = "Sandbox.Timedout" if outcome.kind == "timeout" else (
+                _error_type_of(outcome.body) if outcome.kind == "init_error" else
+                ("Runtime.OutOfMemory" if outcome.oom else "Runtime.ExitError"))
+            events.append((int(time.time() * 1000), L.init_report_line(init_ms, status, error_type,
+                                                                        phase="init")))
+        else:
+            env.provisioned = True
+            if pool.retired or self._closing:
+                env.kill()
+            else:
+                env.state = "ready"
+                env.last_used = asyncio.get_running_loop().time()
+                pool.idle.insert(0, env)  # LIFO: warm on-demand environments are reused first
+        _monotonic_timestamps(events)
+        try:
+            self._log_sink(spec, env.log_stream, events)
+        except Exception:
+            log.exception("log sink failed")
+
+    def _new_environment(self, spec: FunctionSpec, first_request_id: str, init_type: str = "on-demand"):
+        if spec.runtime in API_RUNTIMES:
+            return self._api_runtimes.environment(
+                spec,
+                first_request_id=first_request_id,
+                on_dead=self._on_env_dead,
+                on_reaped=self._on_env_reaped,
+                enforcer=self.enforcer,
+                init_type=init_type,
+            )
+        self._announce(spec.runtime)
+        return Environment(
+            spec,
+            argv=self._argv,
+            runtime_dir=str(PYTHON_RUNTIME_DIR),
+            python=self._python,
+            on_dead=self._on_env_dead,
+            on_reaped=self._on_env_reaped,
+            launcher=self.zygote,
+            limits=self.enforcer.acquire(spec),
+            enforcer=self.enforcer,
+            init_type=init_type,
+        )
 
     def _on_env_reaped(self, env: Environment) -> None:
         self._envs.discard(env)
@@ -289,30 +424,8 @@ class Engine:
 
     async def _invoke_cold(self, pool: _Pool, spec: FunctionSpec, inv: Invocation, lease: Lease) -> InvocationResult:
         env = None
-        limits = None
         try:
-            if spec.runtime in API_RUNTIMES:
-                env = self._api_runtimes.environment(
-                    spec,
-                    first_request_id=inv.request_id,
-                    on_dead=self._on_env_dead,
-                    on_reaped=self._on_env_reaped,
-                    enforcer=self.enforcer,
-                )
-            else:
-                self._announce(spec.runtime)
-                limits = self.enforcer.acquire(spec)
-                env = Environment(
-                    spec,
-                    argv=self._argv,
-                    runtime_dir=str(PYTHON_RUNTIME_DIR),
-                    python=self._python,
-                    on_dead=self._on_env_dead,
-                    on_reaped=self._on_env_reaped,
-                    launcher=self.zygote,
-                    limits=limits,
-                    enforcer=self.enforcer,
-                )
+            env = self._new_environment(spec, inv.request_id)
             env.pool = pool
             pool.envs.add(env)
             self._envs.add(env)
@@ -325,8 +438,6 @@ class Engine:
                     self._envs.discard(env)
                     self._on_env_dead(env)
                     self.enforcer.release(env.limits)
-            else:
-                self.enforcer.release(limits)
             self._release(lease)
             raise
         cold = _Cold(init_ms, init_outcome.events, init_epoch_ms)
@@ -533,13 +644,14 @@ class Engine:
         while True:
             await asyncio.sleep(interval)
             self.zygote.reap_idle()
+            self.enforcer.touch_stock()
             deadline = loop.time() - self.keep_alive_s
             for pool in list(self._pools.values()):
                 if not pool.idle:
                     continue
                 keep = []
                 for env in pool.idle:
-                    if env.state == "ready" and env.last_used > deadline:
+                    if env.state == "ready" and (env.provisioned or env.last_used > deadline):
                         keep.append(env)
                     else:
                         env.kill()

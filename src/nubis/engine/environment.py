@@ -222,9 +222,12 @@ class Environment:
         launcher=None,
         limits=None,
         enforcer=None,
+        init_type: str = "on-demand",
     ) -> None:
         self.spec = spec
         self.argv = argv
+        self.init_type = init_type  # AWS_LAMBDA_INITIALIZATION_TYPE
+        self.provisioned = False  # kept initialised ahead of invocations (never reaped for idleness)
         # This environment's uid, cgroup and confinement (enforcer.EnvLimits), and who reads its
         # confinement report (enforcer.Enforcer); None: a plain process.
         self.limits = limits
@@ -308,13 +311,14 @@ class Environment:
         )
         if opt:
             env["_NUBIS_OPT_DIR"] = opt  # the bootstrap puts its python dirs on sys.path
+        env["AWS_LAMBDA_INITIALIZATION_TYPE"] = self.init_type
         if launcher is not None:
             sb = await launcher.launch(
                 self.argv, cwd=self.spec.code_dir, env=env, limits=lim, opt_dir=self.spec.opt_dir or None
             )
         else:
             if lim is not None:
-                lim.ensure_group()
+                await lim.ensure_group_async()
             sb = Sandbox.launch(
                 self.argv, cwd=self.spec.code_dir, env=env, confine=lim.job_config() if lim is not None else None
             )

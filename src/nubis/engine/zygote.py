@@ -409,7 +409,27 @@ class ZygoteLauncher:
                     return sb
         self.execs += 1
         if confined:
-            limits.ensure_group()
+            await limits.ensure_group_async()
+        return Sandbox.launch(argv, cwd=cwd, env=env, confine=limits.job_config() if confined else None)
+
+    async def launch_exec(self, argv: Sequence[str], *, cwd: str, env: dict[str, str], limits):
+        """Start a runtime that is not this Python (Node.js, a custom bootstrap) confined by ``limits``.
+
+        From a spare when the zygote runs: it is confined and in its cgroup already, so the cold
+        start saves the confinement wrapper's interpreter start and the cgroup migration (an RCU
+        grace period); the spare then execs ``argv``. Else through ``confinement.exec_argv``'s
+        wrapper (``Sandbox.launch``)."""
+        confined = limits is not None and limits.cfg is not None
+        if confined and self.enabled and self.spare_confine is not None and await self._ensure():
+            try:
+                sb = await self._fork(cwd, env, limits, exec_argv=list(argv))
+            except _ZygoteGone:
+                pass
+            else:
+                self.forks += 1
+                return sb
+        if confined:
+            await limits.ensure_group_async()
         return Sandbox.launch(argv, cwd=cwd, env=env, confine=limits.job_config() if confined else None)
 
     def reap_idle(self) -> None:
@@ -653,17 +673,19 @@ class ZygoteLauncher:
 
     # ------------------------------------------------------------------ fork
 
-    async def _fork(self, cwd: str, env: dict[str, str], limits=None) -> ForkedSandbox:
+    async def _fork(self, cwd: str, env: dict[str, str], limits=None, exec_argv: list[str] | None = None) -> ForkedSandbox:
         """Hand the function to the spare (one message, straight to it); ask for the next one."""
         while True:
             spare = await self._take_spare()
             job: dict = {"cwd": cwd, "env": env}
+            if exec_argv is not None:
+                job["exec"] = exec_argv
             confine = None
             if limits is not None:
                 if spare.group is not None:
                     limits.adopt(spare.take_group())  # it is in there already: set this function's limits
                 else:
-                    limits.ensure_group()  # the spare joins it now (slower: an RCU grace period)
+                    await limits.ensure_group_async()  # the spare joins it now (slower: an RCU grace period)
                 confine = limits.job_config()
                 job["confine"] = confine.to_dict()
             data = json.dumps(job, separators=(",", ":")).encode()
@@ -728,7 +750,8 @@ class ZygoteLauncher:
         while want > 0 and sock is not None:
             self._tag += 1
             req: dict = {"t": "spare", "tag": self._tag}
-            group = self.spare_group() if self.spare_group is not None and self.spare_confine is not None else None
+            group = (self.spare_group(want + len(self._pending_groups))
+                     if self.spare_group is not None and self.spare_confine is not None else None)
             if group is not None:
                 req["cgroup"] = list(group.procs_files)
             try:

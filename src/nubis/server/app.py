@@ -60,6 +60,7 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
 
     engine = Engine(log_sink=log_sink, meter_sink=meter_sink, account_concurrency=account_concurrency,
                     keep_alive_s=keep_alive_s, data_dir=data_dir)
+    engine.start()  # the Python zygote starts now, not on the first cold start
     http = HttpServer(lambda req: edge.handle(req))
     actual_port = await http.start(host, port)
     endpoint = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{actual_port}"

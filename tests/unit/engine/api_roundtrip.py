@@ -49,6 +49,7 @@ def pct(xs, p):
 def make_code(kind: str) -> tuple[str, str, str]:
     """(runtime, handler, code dir) for an echo function."""
     d = Path(tempfile.mkdtemp(prefix=f"nubis-bench-{kind}-"))
+    d.chmod(0o755)  # functions run under uids of their own: code must be readable by all, as on Lambda
     if kind == "python":
         (d / "app.py").write_text("def handler(event, context):\n    return event\n")
         return "python3.11", "app.handler", str(d)

@@ -503,3 +503,73 @@ def _children() -> set[str]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == me:
                 out.add(p)
     return out
+
+
+PROVISIONED = """
+import os, time
+print("init", os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"], flush=True)
+def handler(event, context):
+    if event.get("crash"):
+        os._exit(3)
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    return {"pid": os.getpid(), "type": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"]}
+"""
+
+
+def test_provisioned_environments_are_ready_kept_and_replaced(run, make_engine, rec, code):
+    spec = make_spec(code(PROVISIONED), timeout_s=10)
+
+    async def main():
+        eng = make_engine(keep_alive_s=0.1)
+        try:
+            status = await eng.provision(spec, 2)
+            assert [m for _, _, ev in rec.logs for _, m in ev if m.startswith("INIT_START")]
+            rs = await asyncio.gather(*(eng.invoke(spec, make_inv(spec, b'{"sleep": 0.3}')) for _ in range(2)))
+            await asyncio.sleep(0.5)  # several keep-alive periods: provisioned ones are not reaped
+            again = await eng.invoke(spec, make_inv(spec))
+            crash = await eng.invoke(spec, make_inv(spec, b'{"crash": true}'))
+            for _ in range(200):  # the crashed one is replaced
+                if eng.provisioned(spec)["ready"] == 2 and not eng.provisioned(spec)["initializing"]:
+                    break
+                await asyncio.sleep(0.02)
+            replaced = eng.provisioned(spec)
+            down = await eng.provision(spec, 0)
+            await asyncio.sleep(0.5)  # now on demand: reaped after keep-alive
+            left = sum(1 for e in eng._envs if e.alive)
+            return status, rs, again, crash, replaced, down, left
+        finally:
+            await eng.shutdown()
+
+    status, rs, again, crash, replaced, down, left = run(main())
+    assert status == {"requested": 2, "ready": 2, "initializing": 0, "failed": 0}
+    assert all(not r.cold and r.init_ms is None for r in rs)
+    assert {json.loads(r.payload)["type"] for r in rs} == {"provisioned-concurrency"}
+    assert len({_pid(r) for r in rs}) == 2 and _pid(again) in {_pid(r) for r in rs}
+    assert crash.error_type == "Runtime.ExitError"
+    assert replaced == {"requested": 2, "ready": 2, "initializing": 0, "failed": 0}
+    assert down["requested"] == 0 and left == 0
+    inits = [m for _, _, ev in rec.logs for _, m in ev if m.startswith("init ")]
+    assert inits.count("init provisioned-concurrency\n") == 3  # two, then the replacement
+
+
+def test_engine_start_starts_the_zygote_before_the_first_cold_start(run, make_engine, rec, code):
+    spec = make_spec(code(PID))
+
+    async def main():
+        eng = make_engine()
+        try:
+            eng.start()
+            for _ in range(1000):
+                if eng.zygote.state == "ready":
+                    break
+                await asyncio.sleep(0.01)
+            ready = eng.zygote.state
+            r = await eng.invoke(spec, make_inv(spec))
+            return ready, r, eng.zygote.starts, eng.zygote.forks
+        finally:
+            await eng.shutdown()
+
+    ready, r, starts, forks = run(main())
+    assert ready == "ready" and r.cold and r.function_error is None
+    assert (starts, forks) == (1, 1)

@@ -547,18 +547,19 @@ def test_a_busy_runtime_dies_with_a_killed_server(tmp_path, runtime):
     d = write_files(tmp_path, files)
     proc = subprocess.Popen([PY, "-c", ENGINE_IN_A_CHILD, d, runtime, "index.handler", ""])
     try:
-        # The runtime is the engine's child (the function's files are private to it: no pid file).
-        want = "runtime.cjs" if runtime.startswith("node") else "bootstrap"
+        # The runtime is a descendant of the engine (of its zygote, or exec'd by it); the
+        # function's files are private to it, so no pid file.
+        want = "runtime.cjs" if runtime.startswith("node") else f"{d}/bootstrap"
         deadline = time.monotonic() + 60
         pid = None
         while pid is None:
             assert proc.poll() is None and time.monotonic() < deadline
-            for c in _children_of(proc.pid):
+            for c in _descendants_of(proc.pid):
                 try:
                     cmd = Path(f"/proc/{c}/cmdline").read_bytes()
                 except OSError:
                     continue
-                if want.encode() in cmd and b"confinement" not in cmd:
+                if want.encode() in cmd and b"confinement" not in cmd and b"zygote.py" not in cmd:
                     pid = c
             time.sleep(0.02)
         time.sleep(0.5)  # let the event reach the handler
@@ -571,6 +572,16 @@ def test_a_busy_runtime_dies_with_a_killed_server(tmp_path, runtime):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _descendants_of(pid: int) -> set[int]:
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        kids = _children_of(todo.pop()) - out
+        out |= kids
+        todo += kids
+    return out
 
 
 def _children_of(pid: int) -> set[int]:

@@ -71,6 +71,7 @@ async def baseline(n: int) -> list[float]:
 
 async def main(n: int) -> None:
     d = Path(tempfile.mkdtemp())
+    d.chmod(0o755)  # functions run under uids of their own: code must be readable by all, as on Lambda
     (d / "app.py").write_text("def handler(event, context):\n    return event\n")
     spec = FunctionSpec(
         key="bench", function_name="bench", function_arn="arn:aws:lambda:us-east-1:000000000000:function:bench",

@@ -21,6 +21,8 @@ spare; the engine asks the zygote for the next spare afterwards.
       {"t": "spare"}                               fork one more spare
     engine -> spare (job socket)
       {"cwd": dir, "env": {...}}                   + fds [control socket, log pipe write end]
+      {"cwd", "env", "exec": argv}                 the same, for a runtime that is not this Python
+                                                   (Node.js, a custom bootstrap): confined, it execs argv
 
 With its job the spare becomes what ``python bootstrap.py`` would have been: the log pipe on fds 1
 and 2, the function's environment, cwd and sys.path, a fresh random seed; then the bootstrap's
@@ -424,6 +426,8 @@ class Zygote:
         os.dup2(log_w, 2)
         if log_w > 2:
             os.close(log_w)
+        if job.get("exec"):
+            _exec_runtime(job, ctl)  # never returns
         env = job["env"]
         env["_NUBIS_CONTROL_FD"] = str(ctl)
         for k, v in self.startup_env.items():
@@ -431,7 +435,13 @@ class Zygote:
         tz_before = os.environ.get("TZ")
         os.environ.clear()
         os.environ.update(env)
-        os.chdir(job["cwd"])
+        try:
+            os.chdir(job["cwd"])
+        except OSError as e:  # as `python bootstrap.py` started there would: it cannot run
+            os.write(2, ("nubis: cannot enter the function's code directory %s: %s (functions run under uids of "
+                         "their own: the code must be readable by all, directories 755 and files 644)\n"
+                         % (job["cwd"], e.strerror)).encode())
+            os._exit(1)
         if env.get("TZ") != tz_before:
             time.tzset()
         # sys.path as `python bootstrap.py` with this PYTHONPATH would have it (sys.path[0] is
@@ -455,6 +465,28 @@ class Zygote:
 
 def _on_sigchld(_sig, _frame):
     pass  # the wakeup fd tells the loop
+
+
+def _exec_runtime(job, ctl):
+    """A runtime that is not this Python (Node.js, a custom runtime's bootstrap): the spare, confined
+    already, becomes it as a fresh exec from the engine would (signals at their defaults, exactly
+    the function's environment, nothing but stdin/stdout/stderr open)."""
+    os.close(ctl)
+    argv, env = job["exec"], job["env"]
+    for sig in (signal.SIGPIPE, signal.SIGINT, getattr(signal, "SIGXFSZ", None)):
+        if sig is not None:
+            signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    try:
+        fd = os.open(os.devnull, os.O_RDONLY)
+        if fd != 0:
+            os.dup2(fd, 0)
+            os.close(fd)
+        os.chdir(job["cwd"])
+        os.execve(argv[0], argv, env)
+    except OSError as e:
+        os.write(2, ("fork/exec %s: %s\n" % (argv[0], (e.strerror or str(e)).lower())).encode())
+    os._exit(127)
 
 
 def _main():
