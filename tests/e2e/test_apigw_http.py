@@ -59,7 +59,7 @@ def http(url: str, data: bytes | None = None, headers: dict | None = None, metho
 
 def url(server, api_id: str, path: str = "/") -> str:
     """The DNS-free form of an API's URL."""
-    return f"{server.endpoint}/_nubis/execute-api/{api_id}{path}"
+    return f"{server.endpoint}/_aws/execute-api/{api_id}{path}"
 
 
 def allow_apigw(lam, name: str, sid: str = "apigw", source: str = f"arn:aws:execute-api:us-east-1:{ACCOUNT}:*"):

@@ -15,7 +15,7 @@ from .errors import AwsError
 from .http import MAX_BODY
 from .messages import HttpRequest, HttpResponse
 from .protocol import load_service
-from .routing import s3_path_style, service_for
+from .routing import execute_api_host_style, execute_api_id, s3_path_style, service_for
 
 log = logging.getLogger("nubis.edge")
 
@@ -40,14 +40,18 @@ class Edge:
         self.host_routers = [p for p in providers if type(p).host_route is not Provider.host_route]
 
     async def handle(self, req: HttpRequest) -> HttpResponse:
-        if req.path.startswith("/_nubis/"):
-            return await self._internal(req)
+        if req.path.startswith(("/_nubis/", "/_aws/")):
+            req = execute_api_host_style(req) or req
+            if req.path.startswith(("/_nubis/", "/_aws/")):
+                return await self._internal(req)
         if ".s3." in req.headers.get("host", ""):
             req = s3_path_style(req) or req
         for provider in self.host_routers:
             claimed = provider.host_route(req)
             if claimed is not None:
                 return await claimed
+        if execute_api_id(req) is not None:  # no API Gateway flavour knows this API id
+            return HttpResponse(404, [("Content-Type", "application/json")], b'{"message":"Not Found"}')
         scope = parse_scope(req.headers.get("authorization"), req.query)
         service = service_for(req, scope)
         provider = self.providers.get(service or "")

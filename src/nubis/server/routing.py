@@ -60,3 +60,29 @@ def s3_path_style(req: HttpRequest) -> HttpRequest | None:
         return None
     path = "/" + bucket + (req.path if req.path != "/" else "")
     return dataclasses.replace(req, path=path)
+
+
+EXECUTE_API_PATH_PREFIXES = ("/_aws/execute-api/", "/_nubis/execute-api/")
+EXECUTE_API_HOST_MARK = ".execute-api."
+
+
+def execute_api_host_style(req: HttpRequest) -> HttpRequest | None:
+    """The DNS-free form of an API Gateway URL (`/_aws/execute-api/<api-id>/<path>`, or the older
+    `/_nubis/execute-api/...`) as the request it stands for: Host `<api-id>.execute-api.localhost`, path
+    `/<path>`. None for any other path. Every API Gateway flavour (HTTP, REST, WebSocket) then routes by
+    Host alone."""
+    for prefix in EXECUTE_API_PATH_PREFIXES:
+        if req.path.startswith(prefix):
+            api_id, _, rest = req.path[len(prefix):].partition("/")
+            port = req.headers.get("host", "").rpartition(":")[2]
+            host = f"{api_id}{EXECUTE_API_HOST_MARK}localhost" + (f":{port}" if port.isdigit() else "")
+            return dataclasses.replace(req, path="/" + rest, headers={**req.headers, "host": host})
+    return None
+
+
+def execute_api_id(req: HttpRequest) -> str | None:
+    """The API id a request to `<api-id>.execute-api.<anything>` is for; None for other hosts."""
+    name = req.headers.get("host", "").split(":", 1)[0].lower()
+    if EXECUTE_API_HOST_MARK not in name:
+        return None
+    return name.split(EXECUTE_API_HOST_MARK, 1)[0]

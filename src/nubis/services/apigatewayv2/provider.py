@@ -1,7 +1,8 @@
 """The API Gateway v2 API (botocore `apigatewayv2`, 2018-11-29) for HTTP APIs, and where they are served.
 
 Every API answers at http://<api-id>.execute-api.localhost:<port>/ (curl and browsers resolve
-*.localhost to loopback) and, with no DNS at all, at http://<host>:<port>/_nubis/execute-api/<api-id>/.
+*.localhost to loopback) and, with no DNS at all, at http://<host>:<port>/_aws/execute-api/<api-id>/
+(the edge turns that form into the host form, see server.routing.execute_api_host_style).
 The path after that is the one a client would send to https://<api-id>.execute-api.<region>.amazonaws.com:
 `/<stage>/...` for a named stage, no stage segment for `$default`.
 """
@@ -12,9 +13,10 @@ from typing import Any
 from ...events.bus import Bus
 from ...server.context import RequestContext
 from ...server.errors import AwsError
-from ...server.messages import HttpRequest, HttpResponse
+from ...server.messages import HttpRequest
+from ...server.routing import execute_api_id
 from ...store.db import Database
-from ..base import Provider, RawRoute
+from ..base import Provider
 from .apis import ApiOps
 from .authorizers import AuthorizerOps
 from .deployments import DeploymentOps
@@ -25,7 +27,6 @@ from .routes import RouteOps
 from .stages import StageOps
 from .store import ApiRecord, ApiStore
 
-PATH_PREFIX = "/_nubis/execute-api/"
 HOST_MARK = ".execute-api."
 
 
@@ -63,16 +64,9 @@ class ApiGatewayV2Provider(ApiOps, RouteOps, IntegrationOps, StageOps, Deploymen
 
     # -- serving
     def host_route(self, req: HttpRequest):
-        """Requests to <api-id>.execute-api.localhost (or .execute-api.<region>.localhost) are API calls."""
-        name = req.headers.get("host", "").split(":", 1)[0].lower()
-        if HOST_MARK not in name:
+        """Requests to <api-id>.execute-api.localhost (or .execute-api.<region>.localhost) for one of
+        this provider's APIs are API calls; other API ids are left to the other API Gateway flavours."""
+        api_id = execute_api_id(req)
+        if api_id is None or self.store.get(api_id) is None:
             return None
-        return self.gateway.serve(req, name.split(HOST_MARK, 1)[0], req.path)
-
-    def raw_routes(self) -> dict[str, RawRoute]:
-        return {PATH_PREFIX: self._serve_path}
-
-    async def _serve_path(self, req: HttpRequest) -> HttpResponse:
-        """The DNS-free form: /_nubis/execute-api/<api-id>/<stage path>."""
-        api_id, _, rest = req.path[len(PATH_PREFIX):].partition("/")
-        return await self.gateway.serve(req, api_id, "/" + rest)
+        return self.gateway.serve(req, api_id, req.path)
