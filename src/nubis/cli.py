@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from nubis import cli_output as out
+from nubis import cli_api, cli_output as out
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8750"
 DEFAULT_REGION = "us-east-1"
@@ -534,6 +534,9 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 def cmd_ls(args: argparse.Namespace) -> int:
     client = aws_client(args, "lambda")
     functions = [f for page in client.get_paginator("list_functions").paginate() for f in page.get("Functions", [])]
+    triggers = cli_api.bucket_triggers(aws_client(args, "s3")) if functions else {}
+    for f in functions:
+        f["Triggers"] = cli_api.function_triggers(f["FunctionArn"], triggers)
     if args.json:
         out.dump_json({"Functions": functions})
         return 0
@@ -550,8 +553,22 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 if error_code(e) != "ResourceNotFoundException":
                     raise
         rows.append((f.get("FunctionName"), f.get("Runtime"), f.get("MemorySize"), f.get("Timeout"),
-                     fmt_lambda_time(f.get("LastModified")), state))
-    print(out.table(["NAME", "RUNTIME", "MEMORY (MB)", "TIMEOUT (S)", "LAST MODIFIED (UTC)", "STATE"], rows, "llrrll"))
+                     fmt_lambda_time(f.get("LastModified")), state, ", ".join(f["Triggers"]) or None))
+    print(out.table(["NAME", "RUNTIME", "MEMORY (MB)", "TIMEOUT (S)", "LAST MODIFIED (UTC)", "STATE", "TRIGGERS"],
+                    rows, "llrrlll"))
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    apis = (cli_api.v2_apis(aws_client(args, "apigatewayv2"), args.endpoint)
+            + cli_api.rest_apis(aws_client(args, "apigateway"), args.endpoint))
+    if args.json:
+        out.dump_json({"Apis": apis})
+    elif not apis:
+        print("no APIs yet — create one with `aws apigatewayv2 create-api --name NAME --protocol-type HTTP "
+              "--target FUNCTION_ARN` (see docs/apigateway.md)", file=sys.stderr)
+    else:
+        print(cli_api.render_apis(apis))
     return 0
 
 
@@ -819,7 +836,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qualifier", metavar="Q", help="version or alias to invoke")
     p.add_argument("--log", action="store_true", help="print the end of the invocation's log to stderr")
 
-    p = command("ls", cmd_ls, "List functions.", "nubis ls --json")
+    p = command("ls", cmd_ls, "List functions, with the buckets that trigger them.", "nubis ls --json")
+
+    p = command("api", cmd_api, "List API Gateway APIs (HTTP, WebSocket, REST) with their URLs, stages and routes.",
+                "nubis api ls")
+    p.add_argument("action", choices=("ls",), help="ls: list every API")
 
     p = command("logs", cmd_logs, "Print a function's logs (CloudWatch Logs group /aws/lambda/NAME).",
                 "nubis logs hello --since 10m --follow")

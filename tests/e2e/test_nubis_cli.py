@@ -240,10 +240,11 @@ def test_invoke_async(nubis, lam):
 def test_ls_table_and_json(server, nubis, lam):
     name = create_function(lam, app(1), MemorySize=384, Timeout=12)
     lines = nubis("ls").stdout.splitlines()
-    assert re.fullmatch(r"NAME +RUNTIME +MEMORY \(MB\) +TIMEOUT \(S\) +LAST MODIFIED \(UTC\) +STATE", lines[0])
+    assert re.fullmatch(r"NAME +RUNTIME +MEMORY \(MB\) +TIMEOUT \(S\) +LAST MODIFIED \(UTC\) +STATE +TRIGGERS",
+                        lines[0])
     row = [line for line in lines[1:] if line.split()[0] == name]
     assert len(row) == 1
-    assert re.fullmatch(rf"{name} +python3\.12 +384 +12 +\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d +Active", row[0]), row
+    assert re.fullmatch(rf"{name} +python3\.12 +384 +12 +\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d +Active +-", row[0]), row
     # columns line up under their headers
     assert lines[0].index("STATE") == row[0].index("Active")
     assert lines[0].index("RUNTIME") == row[0].index("python3.12")
@@ -252,6 +253,7 @@ def test_ls_table_and_json(server, nubis, lam):
     assert list(doc) == ["Functions"]
     mine = [f for f in doc["Functions"] if f["FunctionName"] == name]
     assert len(mine) == 1 and mine[0]["MemorySize"] == 384 and mine[0]["Timeout"] == 12
+    assert mine[0]["Triggers"] == []
     # global options before the command, endpoint from the environment
     proc = run("--json", "ls", endpoint=None, env=clean_env(NUBIS_ENDPOINT=server.endpoint))
     assert proc.returncode == 0 and json.loads(proc.stdout) == doc
@@ -527,3 +529,55 @@ def test_layer_command(nubis, tmp_path):
     assert name in nubis("layer").stdout
     versions = json.loads(nubis("layer", name, "--json").stdout)["LayerVersions"]
     assert [v["Version"] for v in versions] == [1] and versions[0]["CompatibleRuntimes"] == ["python3.12"]
+
+
+def test_ls_shows_bucket_triggers(server, nubis, lam):
+    name = create_function(lam, app(1))
+    arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    s3 = server.client("s3")
+    buckets = [unique("trig"), unique("trig")]
+    for bucket in buckets:
+        s3.create_bucket(Bucket=bucket)
+        lam.add_permission(FunctionName=name, StatementId=bucket, Action="lambda:InvokeFunction",
+                           Principal="s3.amazonaws.com", SourceArn=f"arn:aws:s3:::{bucket}")
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+            "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]},
+                                             {"LambdaFunctionArn": arn, "Events": ["s3:ObjectRemoved:*"]}]})
+    row = [line for line in nubis("ls").stdout.splitlines() if line.split()[0] == name]
+    assert row[0].endswith(f"s3:{buckets[0]}, s3:{buckets[1]}") or row[0].endswith(f"s3:{buckets[1]}, s3:{buckets[0]}")
+    doc = json.loads(nubis("ls", "--json").stdout)
+    mine = [f for f in doc["Functions"] if f["FunctionName"] == name][0]
+    assert sorted(mine["Triggers"]) == sorted(f"s3:{b}" for b in buckets)
+
+
+def test_api_ls(server, nubis, lam):
+    account = "777777777777"
+    env = clean_env(AWS_ACCESS_KEY_ID=account, AWS_SECRET_ACCESS_KEY="x")
+    empty = run("api", "ls", endpoint=server.endpoint, env=env)
+    assert empty.returncode == 0 and empty.stdout == "" and "no APIs yet" in empty.stderr
+    name = create_function(lam, app(1))
+    arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    apigw = server.client("apigatewayv2", account=account)
+    quick = apigw.create_api(Name="quick", ProtocolType="HTTP", Target=arn)
+    staged = apigw.create_api(Name="staged", ProtocolType="HTTP")
+    integration = apigw.create_integration(ApiId=staged["ApiId"], IntegrationType="AWS_PROXY", IntegrationUri=arn,
+                                           PayloadFormatVersion="2.0")
+    apigw.create_route(ApiId=staged["ApiId"], RouteKey="GET /items/{id}",
+                       Target="integrations/" + integration["IntegrationId"])
+    apigw.create_stage(ApiId=staged["ApiId"], StageName="dev")
+
+    text = run("api", "ls", endpoint=server.endpoint, env=env)
+    assert text.returncode == 0, text.stderr
+    port = server.endpoint.rsplit(":", 1)[1]
+    assert f"{quick['ApiId']}  quick  (HTTP)" in text.stdout
+    assert f"stage $default: http://{quick['ApiId']}.execute-api.localhost:{port}/" in text.stdout
+    assert f"{server.endpoint}/_aws/execute-api/{quick['ApiId']}/  (no DNS needed)" in text.stdout
+    assert re.search(rf"\$default +-> +function:{name}", text.stdout)
+    assert f"stage dev: http://{staged['ApiId']}.execute-api.localhost:{port}/dev" in text.stdout
+    assert re.search(rf"GET /items/{{id}} +-> +function:{name}", text.stdout)
+
+    doc = json.loads(run("api", "ls", "--json", endpoint=server.endpoint, env=env).stdout)
+    by_id = {a["ApiId"]: a for a in doc["Apis"]}
+    assert set(by_id) == {quick["ApiId"], staged["ApiId"]}
+    assert by_id[staged["ApiId"]]["Routes"] == [{"RouteKey": "GET /items/{id}", "Target": f"function:{name}"}]
+    assert by_id[staged["ApiId"]]["Urls"]["dev"][1] == f"{server.endpoint}/_aws/execute-api/{staged['ApiId']}/dev"
