@@ -25,8 +25,10 @@ LUA = HERE / "post.lua"
 NOOP = "def handler(event, context):\n    return event\n"
 
 
-def run_wrk(wrk: str, url: str, args: argparse.Namespace, duration: float) -> dict:
-    argv = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{duration:g}s", "--latency", "-s", str(LUA), url]
+def run_wrk(wrk: str, url: str, args: argparse.Namespace, duration: float, script: Path | None = LUA) -> dict:
+    """One wrk run; `script` None sends plain GETs instead of bench/post.lua's 1 KB JSON POST."""
+    argv = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{duration:g}s", "--latency",
+            *(["-s", str(script)] if script else []), url]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr or out.stdout}")
