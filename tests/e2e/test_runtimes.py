@@ -4,6 +4,7 @@ import base64
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -12,30 +13,8 @@ from nubis_testing import create_function
 
 needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="no node on PATH")
 
-TUTORIAL_BOOTSTRAP = """#!/bin/sh
-
-set -euo pipefail
-
-# Initialization - load function handler
-source $LAMBDA_TASK_ROOT/"$(echo $_HANDLER | cut -d. -f1).sh"
-
-# Processing
-while true
-do
-  HEADERS="$(mktemp)"
-  # Get an event. The HTTP request will block until one is received
-  EVENT_DATA=$(curl -sS -LD "$HEADERS" "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next")
-
-  # Extract request ID by scraping response headers received above
-  REQUEST_ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
-
-  # Run the handler function from the script
-  RESPONSE=$($(echo "$_HANDLER" | cut -d. -f2) "$EVENT_DATA")
-
-  # Send the response
-  curl "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$REQUEST_ID/response"  -d "$RESPONSE"
-done
-"""
+# The AWS tutorial "Building a custom runtime" bootstrap, verbatim (#!/bin/sh, `source`).
+TUTORIAL_BOOTSTRAP = (Path(__file__).resolve().parents[1] / "fixtures" / "aws-tutorial" / "bootstrap").read_text()
 
 TUTORIAL_FUNCTION = """function handler () {
   EVENT_DATA=$1

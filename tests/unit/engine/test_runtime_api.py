@@ -20,30 +20,7 @@ from .conftest import make_inv, make_spec, pid_alive
 PY = sys.executable  # the venv's interpreter (awslambdaric is installed there), never a pyenv shim
 
 # The AWS tutorial "Building a custom runtime" (runtimes-walkthrough), verbatim: #!/bin/sh, `source`.
-TUTORIAL_BOOTSTRAP = """#!/bin/sh
-
-set -euo pipefail
-
-# Initialization - load function handler
-source $LAMBDA_TASK_ROOT/"$(echo $_HANDLER | cut -d. -f1).sh"
-
-# Processing
-while true
-do
-  HEADERS="$(mktemp)"
-  # Get an event. The HTTP request will block until one is received
-  EVENT_DATA=$(curl -sS -LD "$HEADERS" "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next")
-
-  # Extract request ID by scraping response headers received above
-  REQUEST_ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
-
-  # Run the handler function from the script
-  RESPONSE=$($(echo "$_HANDLER" | cut -d. -f2) "$EVENT_DATA")
-
-  # Send the response
-  curl "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$REQUEST_ID/response"  -d "$RESPONSE"
-done
-"""
+TUTORIAL_BOOTSTRAP = (Path(__file__).resolve().parents[2] / "fixtures" / "aws-tutorial" / "bootstrap").read_text()
 
 TUTORIAL_FUNCTION = """function handler () {
   EVENT_DATA=$1

@@ -107,20 +107,15 @@ class ListingOps:
             return value + PAST
         return value
 
-    async def list_objects_v2(self: S3Provider, ctx: RequestContext, p: dict) -> dict:
-        bucket = self.bucket_for(ctx, p["Bucket"], p.get("ExpectedBucketOwner"))
+    def _list_latest(self: S3Provider, bucket, p: dict, after: str, owner: dict | None) -> tuple[dict, list, bool]:
+        """The part ListObjects and ListObjectsV2 share: one page of current objects and common
+        prefixes after `after`, and the response fields both carry. Returns (response, entries, truncated)."""
         enc = _encoder(p)
         prefix, delimiter = p.get("Prefix") or "", p.get("Delimiter") or ""
-        limit = _max_keys(p)
-        if p.get("ContinuationToken") is not None:
-            after = self._resume_point(_untoken(p["ContinuationToken"]), delimiter, prefix)
-        else:
-            after = p.get("StartAfter") or ""
-        owner = self.owner(bucket.account) if p.get("FetchOwner") else None
         entries, truncated = walk(lambda c, n: self.store.list_latest(bucket.name, c, prefix, n),
-                                  lambda o: o.key, prefix, delimiter, after, limit)
+                                  lambda o: o.key, prefix, delimiter, after, _max_keys(p))
         out: dict = {"Name": bucket.name, "Prefix": enc(prefix), "MaxKeys": p.get("MaxKeys", 1000),
-                     "KeyCount": len(entries), "IsTruncated": truncated}
+                     "IsTruncated": truncated}
         if delimiter:
             out["Delimiter"] = enc(delimiter)
         contents = [self._content(o, enc, owner) for kind, o in entries if kind == "o"]
@@ -129,42 +124,37 @@ class ListingOps:
             out["Contents"] = contents
         if prefixes:
             out["CommonPrefixes"] = prefixes
+        if p.get("EncodingType"):
+            out["EncodingType"] = p["EncodingType"]
+        return out, entries, truncated
+
+    async def list_objects_v2(self: S3Provider, ctx: RequestContext, p: dict) -> dict:
+        bucket = self.bucket_for(ctx, p["Bucket"], p.get("ExpectedBucketOwner"))
+        if p.get("ContinuationToken") is not None:
+            after = self._resume_point(_untoken(p["ContinuationToken"]), p.get("Delimiter") or "", p.get("Prefix") or "")
+        else:
+            after = p.get("StartAfter") or ""
+        owner = self.owner(bucket.account) if p.get("FetchOwner") else None
+        out, entries, truncated = self._list_latest(bucket, p, after, owner)
+        out["KeyCount"] = len(entries)
         if p.get("ContinuationToken") is not None:
             out["ContinuationToken"] = p["ContinuationToken"]
         if p.get("StartAfter"):
-            out["StartAfter"] = enc(p["StartAfter"])
+            out["StartAfter"] = _encoder(p)(p["StartAfter"])
         if truncated:
             kind, last = entries[-1]
             out["NextContinuationToken"] = _token(last if kind == "p" else last.key)
-        if p.get("EncodingType"):
-            out["EncodingType"] = p["EncodingType"]
         return out
 
     async def list_objects(self: S3Provider, ctx: RequestContext, p: dict) -> dict:
         bucket = self.bucket_for(ctx, p["Bucket"], p.get("ExpectedBucketOwner"))
-        enc = _encoder(p)
-        prefix, delimiter = p.get("Prefix") or "", p.get("Delimiter") or ""
-        limit = _max_keys(p)
         marker = p.get("Marker") or ""
-        after = self._resume_point(marker, delimiter, prefix) if marker else ""
-        entries, truncated = walk(lambda c, n: self.store.list_latest(bucket.name, c, prefix, n),
-                                  lambda o: o.key, prefix, delimiter, after, limit)
-        owner = self.owner(bucket.account)
-        out: dict = {"Name": bucket.name, "Prefix": enc(prefix), "Marker": enc(marker),
-                     "MaxKeys": p.get("MaxKeys", 1000), "IsTruncated": truncated}
-        if delimiter:
-            out["Delimiter"] = enc(delimiter)
-        contents = [self._content(o, enc, owner) for kind, o in entries if kind == "o"]
-        prefixes = [{"Prefix": enc(cp)} for kind, cp in entries if kind == "p"]
-        if contents:
-            out["Contents"] = contents
-        if prefixes:
-            out["CommonPrefixes"] = prefixes
-        if truncated and delimiter:  # without a delimiter clients continue from the last key themselves
+        after = self._resume_point(marker, p.get("Delimiter") or "", p.get("Prefix") or "") if marker else ""
+        out, entries, truncated = self._list_latest(bucket, p, after, self.owner(bucket.account))
+        out["Marker"] = _encoder(p)(marker)
+        if truncated and p.get("Delimiter"):  # without a delimiter clients continue from the last key themselves
             kind, last = entries[-1]
-            out["NextMarker"] = enc(last if kind == "p" else last.key)
-        if p.get("EncodingType"):
-            out["EncodingType"] = p["EncodingType"]
+            out["NextMarker"] = _encoder(p)(last if kind == "p" else last.key)
         return out
 
     async def list_object_versions(self: S3Provider, ctx: RequestContext, p: dict) -> dict:
