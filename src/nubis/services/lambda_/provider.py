@@ -265,7 +265,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
             validation.check_architectures(p["Architectures"])
         if p.get("DryRun"):
             return dict(conf.apply_code(rec.config, code))
-        self.engine.retire(rec.engine_key)
+        self.engine.retire(rec.engine_prefix)
         rec.config = conf.apply_code(rec.config, code)
         if p.get("Architectures"):
             rec.config["Architectures"] = p["Architectures"]
@@ -278,7 +278,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         rec = self._mutable(ctx, p)
         validation.check_config(p)
         layers = self._layers_param(ctx, p)
-        self.engine.retire(rec.engine_key)
+        self.engine.retire(rec.engine_prefix)
         rec.config = conf.apply_update(rec.config, dict(p, **layers))
         self.functions.save(rec)
         self._prepare(rec)
@@ -302,7 +302,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
             self._delete_version(rec, ref.qualifier)
         else:
             for rev in [rec.latest, *rec.versions.values()]:
-                self.engine.retire(rev.engine_key)
+                self.engine.retire(rev.engine_prefix)
             if rec.reserved is not None:
                 self.engine.set_reserved(self.scope(rec.account, rec.region), rec.arn, None)
             self.functions.delete(rec)
@@ -321,7 +321,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
             raise AwsError("ResourceConflictException",
                            f"Unable to delete version because the following aliases reference it: [{', '.join(users)}]",
                            409, Type="User")
-        self.engine.retire(rec.versions[version].engine_key)
+        self.engine.retire(rec.versions[version].engine_prefix)
         self.functions.delete_version(rec, version)
 
     # -- account and concurrency
