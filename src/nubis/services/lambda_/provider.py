@@ -27,6 +27,7 @@ from .functions import FunctionRecord, FunctionRepository, Revision
 from .invoke import Invoker
 from .layers import LAYER_DIGESTS, LayerOps, LayerStore, merged_opt_dir
 from .policy import PolicyOps
+from .provisioned import ProvisionedConcurrencyOps, configs as provisioned_configs
 from .triggers import TriggerOps
 from .urls import PATH_PREFIX, FunctionUrlOps
 from .names import FunctionRef, function_arn, parse_function_name
@@ -42,7 +43,7 @@ def not_found(arn: str) -> AwsError:
 
 
 class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, FunctionUrlOps, LayerOps, TriggerOps,
-                     Provider):
+                     ProvisionedConcurrencyOps, Provider):
     service = "lambda"
 
     def __init__(self, db: Database, blobs: BlobStore, engine: Engine, invoker_queue: Any, data_dir: Path,
@@ -62,6 +63,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         self.bus: Bus | None = None  # set by the app: Code.S3Bucket/S3Key are read through bus.objects
         self._index_urls()
         self._tasks: set[asyncio.Task] = set()
+        self._pc_init()
         for rec in self.functions.all():
             if rec.reserved is not None:
                 engine.set_reserved(self.scope(rec.account, rec.region), rec.arn, rec.reserved)
@@ -71,6 +73,8 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         for rec in self.functions.all():  # finish what a crash interrupted
             if rec.state == "Pending" or rec.config.get("LastUpdateStatus") == "InProgress":
                 self._prepare(rec)
+            if provisioned_configs(rec):  # provisioned concurrency outlives a restart
+                self.apply_provisioning(rec)
         await self.invoker.start()
 
     async def stop(self) -> None:
@@ -305,6 +309,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
                 self.engine.retire(rev.engine_prefix)
             if rec.reserved is not None:
                 self.engine.set_reserved(self.scope(rec.account, rec.region), rec.arn, None)
+            self.forget_provisioning(rec)
             self.functions.delete(rec)
         return HttpResponse(204, [("x-amzn-RequestId", ctx.request_id)], b"")  # AWS answers 204, not the model's 200
 
@@ -323,11 +328,15 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
                            409, Type="User")
         self.engine.retire(rec.versions[version].engine_prefix)
         self.functions.delete_version(rec, version)
+        if version in provisioned_configs(rec):
+            self.forget_provisioning(rec, version)
+            self.functions.save(rec)
 
     # -- account and concurrency
     async def get_account_settings(self, ctx: RequestContext, p: dict) -> dict:
         recs = self.functions.in_scope(ctx.account, ctx.region)
-        reserved = sum(r.reserved or 0 for r in recs)
+        # Provisioned concurrency of functions without a reservation is claimed from the unreserved pool.
+        reserved = sum(r.reserved or 0 for r in recs) + self.provisioned_claim(ctx.account, ctx.region)
         total = sum(r.config.get("CodeSize", 0) for r in recs)
         return {
             "AccountLimit": {"TotalCodeSize": limits.TOTAL_CODE_SIZE, "CodeSizeUnzipped": limits.UNZIPPED_MAX,
@@ -342,7 +351,8 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
     async def put_function_concurrency(self, ctx: RequestContext, p: dict) -> dict:
         rec = self._unqualified(ctx, p["FunctionName"])
         want = p["ReservedConcurrentExecutions"]
-        others = sum(r.reserved or 0 for r in self.functions.in_scope(ctx.account, ctx.region) if r is not rec)
+        others = (sum(r.reserved or 0 for r in self.functions.in_scope(ctx.account, ctx.region) if r is not rec)
+                  + self.provisioned_claim(ctx.account, ctx.region, rec))
         floor = self.min_unreserved()
         if self.account_concurrency - others - want < floor:
             raise AwsError("InvalidParameterValueException",
