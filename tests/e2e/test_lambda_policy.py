@@ -67,3 +67,64 @@ def test_recursion_and_runtime_management_config(lam):
     assert lam.get_runtime_management_config(FunctionName=name)["UpdateRuntimeOn"] == "FunctionUpdate"
     with pytest.raises(ClientError):
         lam.put_runtime_management_config(FunctionName=name, UpdateRuntimeOn="Manual")
+
+
+PID_CODE = "import uuid\n\nTOKEN = uuid.uuid4().hex  # one per environment\n\ndef handler(event, context):\n    return TOKEN\n"
+
+
+def _invoke_tail(lam, name: str, **kw) -> tuple[dict, str]:
+    import base64
+    resp = lam.invoke(FunctionName=name, LogType="Tail", **kw)
+    return json.loads(resp["Payload"].read()), base64.b64decode(resp["LogResult"]).decode()
+
+
+def test_policy_change_bumps_revision_but_keeps_warm_environment(lam):
+    name = create_function(lam, PID_CODE)
+    pid, log = _invoke_tail(lam, name)
+    assert "Init Duration" in log  # the first invocation is a cold start
+    rev0 = lam.get_function(FunctionName=name)["Configuration"]["RevisionId"]
+    lam.add_permission(FunctionName=name, StatementId="s1", Action="lambda:InvokeFunction",
+                       Principal="s3.amazonaws.com")
+    rev1 = lam.get_function(FunctionName=name)["Configuration"]["RevisionId"]
+    assert rev1 != rev0
+    assert lam.get_policy(FunctionName=name)["RevisionId"] == rev1
+    again, log = _invoke_tail(lam, name)
+    assert "Init Duration" not in log and again == pid  # same warm environment
+    with pytest.raises(ClientError) as exc:  # the old RevisionId no longer matches
+        lam.remove_permission(FunctionName=name, StatementId="s1", RevisionId=rev0)
+    assert exc.value.response["Error"]["Code"] == "PreconditionFailedException"
+    lam.remove_permission(FunctionName=name, StatementId="s1", RevisionId=rev1)
+    rev2 = lam.get_function(FunctionName=name)["Configuration"]["RevisionId"]
+    assert rev2 not in (rev0, rev1)
+    again, log = _invoke_tail(lam, name)
+    assert "Init Duration" not in log and again == pid
+    # A real configuration change still starts a new environment.
+    lam.update_function_configuration(FunctionName=name, MemorySize=256)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300})
+    fresh, log = _invoke_tail(lam, name)
+    assert "Init Duration" in log and fresh != pid
+
+
+def test_policy_on_version_and_alias_bumps_their_revision(lam):
+    name = create_function(lam, PID_CODE)
+    version = lam.publish_version(FunctionName=name)
+    alias = lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version["Version"])
+    latest = lam.get_function(FunctionName=name)["Configuration"]["RevisionId"]
+    pid, _ = _invoke_tail(lam, name, Qualifier="1")
+    lam.add_permission(FunctionName=name, Qualifier="1", StatementId="v", Action="lambda:InvokeFunction",
+                       Principal="s3.amazonaws.com", RevisionId=version["RevisionId"])
+    v_rev = lam.get_function(FunctionName=name, Qualifier="1")["Configuration"]["RevisionId"]
+    assert v_rev != version["RevisionId"]
+    assert lam.get_policy(FunctionName=name, Qualifier="1")["RevisionId"] == v_rev
+    assert lam.get_function(FunctionName=name)["Configuration"]["RevisionId"] == latest  # $LATEST untouched
+    again, log = _invoke_tail(lam, name, Qualifier="1")
+    assert "Init Duration" not in log and again == pid
+    lam.add_permission(FunctionName=name, Qualifier="live", StatementId="a", Action="lambda:InvokeFunction",
+                       Principal="s3.amazonaws.com")
+    a_rev = lam.get_alias(FunctionName=name, Name="live")["RevisionId"]
+    assert a_rev != alias["RevisionId"]
+    assert lam.get_policy(FunctionName=name, Qualifier="live")["RevisionId"] == a_rev
+    with pytest.raises(ClientError) as exc:
+        lam.add_permission(FunctionName=name, Qualifier="live", StatementId="b", Action="lambda:InvokeFunction",
+                           Principal="s3.amazonaws.com", RevisionId=alias["RevisionId"])
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412

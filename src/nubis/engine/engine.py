@@ -90,6 +90,12 @@ class _Pool:
 
     def take(self) -> Environment | None:
         idle = self.idle
+        if self.provisioned and idle and not idle[-1].provisioned:
+            # Provisioned environments serve first; on-demand ones take only the overflow (as on Lambda).
+            for i in range(len(idle) - 2, -1, -1):
+                if idle[i].provisioned:
+                    idle.append(idle.pop(i))
+                    break
         while idle:
             env = idle.pop()
             if env.state == "ready":

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
 from ...server.errors import AwsError
+from . import provisioned
 from .functions import FunctionRecord, new_revision
 from .names import function_arn
 from .versions import paginate
@@ -102,11 +103,17 @@ class AliasOps:
         else:
             updated.pop("RoutingConfig", None)
         self.functions.save_alias(rec, updated)
+        if updated["Name"] in provisioned.configs(rec):  # environments follow the alias to its new version(s)
+            self.apply_provisioning(rec)
         return dict(updated)
 
     async def delete_alias(self: LambdaProvider, ctx: RequestContext, p: dict) -> dict:
         rec, _ = self.resolve(ctx, p["FunctionName"])
+        had_pc = p["Name"] in provisioned.configs(rec)
         self.functions.delete_alias(rec, p["Name"])  # AWS answers 204 for an unknown alias too
+        if had_pc:
+            self.forget_provisioning(rec, p["Name"])
+            self.functions.save(rec)
         return {}
 
     async def list_aliases(self: LambdaProvider, ctx: RequestContext, p: dict) -> dict:

@@ -5,6 +5,7 @@ through to SQLite on every change.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -39,6 +40,19 @@ def new_revision() -> str:
     return str(uuid.uuid4())
 
 
+# Members that never reach an execution environment: changing them keeps the warm pool.
+ENV_NEUTRAL = frozenset({"RevisionId", "LastModified", "State", "StateReason", "StateReasonCode",
+                         "LastUpdateStatus", "LastUpdateStatusReason", "LastUpdateStatusReasonCode", "Description"})
+_ENGINE_KEYS: dict[tuple[str, str, str], str] = {}  # (arn, version, RevisionId) -> engine key (Invoke is hot)
+
+
+def environment_digest(config: dict, code_digest: str) -> str:
+    """Digest of the code and of every setting that shapes an execution environment."""
+    relevant = {k: v for k, v in config.items() if k not in ENV_NEUTRAL}
+    return hashlib.sha256(code_digest.encode() + b"\0" + orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS)
+                          ).hexdigest()[:32]
+
+
 @dataclass
 class Revision:
     """One runnable snapshot: $LATEST or a published version (immutable once published)."""
@@ -49,8 +63,23 @@ class Revision:
 
     @property
     def engine_key(self) -> str:
-        """Changes whenever code or configuration changes, so warm pools never serve stale code."""
-        return f"{self.config['FunctionArn']}:{self.version}:{self.config['RevisionId']}"
+        """The engine's pool key: `<arn>:<version>:<digest of code + configuration>`.
+
+        It changes whenever the code or a setting changes (warm pools never serve stale code), but not
+        with the RevisionId alone: a policy change bumps that and must keep the warm environments.
+        `engine_prefix` selects every pool of this version whatever its digest.
+        """
+        cache_key = (self.config["FunctionArn"], self.version, self.config["RevisionId"])
+        key = _ENGINE_KEYS.get(cache_key)
+        if key is None:
+            if len(_ENGINE_KEYS) > 10_000:
+                _ENGINE_KEYS.clear()
+            key = _ENGINE_KEYS[cache_key] = f"{self.engine_prefix}{environment_digest(self.config, self.code_digest)}"
+        return key
+
+    @property
+    def engine_prefix(self) -> str:
+        return f"{self.config['FunctionArn']}:{self.version}:"
 
 
 @dataclass
@@ -89,6 +118,10 @@ class FunctionRecord:
     @property
     def engine_key(self) -> str:
         return self.latest.engine_key
+
+    @property
+    def engine_prefix(self) -> str:
+        return self.latest.engine_prefix
 
     def revision(self, version: str) -> Revision | None:
         return self.latest if version == "$LATEST" else self.versions.get(version)
@@ -139,6 +172,12 @@ class FunctionRepository:
                           b"{}", None, time.time(), 0, b"{}"))
             conn.execute("UPDATE lambda_functions SET last_version=? WHERE account=? AND region=? AND name=? "
                          "AND version='$LATEST'", (rec.last_version, rec.account, rec.region, rec.name))
+        rec.versions[rev.version] = rev
+
+    def update_version(self, rec: FunctionRecord, rev: Revision) -> None:
+        """A published version's configuration changed in what AWS lets change (its RevisionId)."""
+        self.db.execute("UPDATE lambda_functions SET config=? WHERE account=? AND region=? AND name=? AND version=?",
+                        (orjson.dumps(rev.config), rec.account, rec.region, rec.name, rev.version))
         rec.versions[rev.version] = rev
 
     def delete_version(self, rec: FunctionRecord, version: str) -> None:

@@ -9,7 +9,7 @@ import orjson
 
 from ...server.context import RequestContext
 from ...server.errors import AwsError
-from .functions import FunctionRecord
+from .functions import FunctionRecord, new_revision
 from .names import function_arn
 
 if TYPE_CHECKING:
@@ -58,6 +58,21 @@ def statements(rec: FunctionRecord, qualifier: str | None) -> list[dict]:
     return (rec.extras.get("policies") or {}).get(qualifier or "$LATEST") or []
 
 
+def revision_id(rec: FunctionRecord, qualifier: str | None) -> str:
+    """The RevisionId of what a policy is attached to: $LATEST, a version or an alias."""
+    if qualifier in rec.aliases:
+        return rec.aliases[qualifier]["RevisionId"]
+    rev = rec.revision(qualifier or "$LATEST")
+    return rev.config["RevisionId"] if rev is not None else rec.config["RevisionId"]
+
+
+def _check_revision(rec: FunctionRecord, qualifier: str | None, wanted: str | None) -> None:
+    if wanted and wanted != revision_id(rec, qualifier):
+        raise AwsError("PreconditionFailedException",
+                       "The Revision Id provided does not match the latest Revision Id. Call the "
+                       "GetFunction/GetAlias API to retrieve the latest Revision Id", 412, Type="User")
+
+
 class PolicyOps:
     """Resource policy and configuration-only settings, mixed into the provider."""
 
@@ -73,10 +88,7 @@ class PolicyOps:
         rec, q = self._policy_target(ctx, p)
         if q == "$LATEST":
             raise AwsError("InvalidParameterValueException", "We currently do not support adding policies for $LATEST.")
-        if p.get("RevisionId") and p["RevisionId"] != rec.config["RevisionId"]:
-            raise AwsError("PreconditionFailedException",
-                           "The Revision Id provided does not match the latest Revision Id. Call the "
-                           "GetFunction/GetAlias API to retrieve the latest Revision Id", 412, Type="User")
+        _check_revision(rec, q, p.get("RevisionId"))
         current = statements(rec, q)
         if any(s["Sid"] == p["StatementId"] for s in current):
             raise AwsError("ResourceConflictException",
@@ -89,7 +101,7 @@ class PolicyOps:
                            "The final policy size (bigger than the limit of 20480 bytes) is too large.", 400,
                            Type="User")
         rec.extras.setdefault("policies", {})[q or "$LATEST"] = updated
-        self.functions.save(rec)
+        self._policy_changed(rec, q)
         return {"Statement": orjson.dumps(stmt).decode()}
 
     async def get_policy(self: LambdaProvider, ctx: RequestContext, p: dict) -> dict:
@@ -98,7 +110,7 @@ class PolicyOps:
         if not current:
             raise AwsError("ResourceNotFoundException", NOT_FOUND, 404, Type="User")
         doc = {"Version": "2012-10-17", "Id": "default", "Statement": current}
-        return {"Policy": orjson.dumps(doc).decode(), "RevisionId": rec.config["RevisionId"]}
+        return {"Policy": orjson.dumps(doc).decode(), "RevisionId": revision_id(rec, q)}
 
     async def remove_permission(self: LambdaProvider, ctx: RequestContext, p: dict) -> dict:
         rec, q = self._policy_target(ctx, p)
@@ -106,17 +118,27 @@ class PolicyOps:
         if not current:
             raise AwsError("ResourceNotFoundException", "No policy is associated with the given resource.", 404,
                            Type="User")
-        if p.get("RevisionId") and p["RevisionId"] != rec.config["RevisionId"]:
-            raise AwsError("PreconditionFailedException",
-                           "The Revision Id provided does not match the latest Revision Id. Call the "
-                           "GetFunction/GetAlias API to retrieve the latest Revision Id", 412, Type="User")
+        _check_revision(rec, q, p.get("RevisionId"))
         remaining = [s for s in current if s["Sid"] != p["StatementId"]]
         if len(remaining) == len(current):
             raise AwsError("ResourceNotFoundException",
                            f"Statement {p['StatementId']} is not found in resource policy.", 404, Type="User")
         rec.extras["policies"][q or "$LATEST"] = remaining
-        self.functions.save(rec)
+        self._policy_changed(rec, q)
         return {}
+
+    def _policy_changed(self: LambdaProvider, rec: FunctionRecord, q: str | None) -> None:
+        """Save, with a new RevisionId for what the policy is attached to (as AWS does). The engine's pool
+        key does not include the RevisionId, so warm environments survive a policy change."""
+        if q in rec.aliases:
+            self.functions.save_alias(rec, dict(rec.aliases[q], RevisionId=new_revision()))
+        elif q and q != "$LATEST":
+            rev = rec.versions[q]
+            rev.config = dict(rev.config, RevisionId=new_revision())
+            self.functions.update_version(rec, rev)
+        else:
+            rec.config = dict(rec.config, RevisionId=new_revision())
+        self.functions.save(rec)
 
     # -- settings answered faithfully (nubis has no recursion detection or runtime updates to manage)
     async def put_function_recursion_config(self: LambdaProvider, ctx: RequestContext, p: dict) -> dict:

@@ -7,7 +7,7 @@ import hmac
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs
 
 from ...engine import Engine
@@ -21,12 +21,15 @@ from ..base import Provider, RawRoute
 from . import configuration as conf
 from . import limits, validation
 from .code import CodePackage, accept_zip, extract
+from .code_signing import EXTRA as CODE_SIGNING, CodeSigningOps, CodeSigningStore, attached as signing_config
 from .aliases import AliasOps, pick_version
 from .event_invoke import EventInvokeConfigOps
+from .event_sources import EventSourceMappingOps
 from .functions import FunctionRecord, FunctionRepository, Revision
 from .invoke import Invoker
 from .layers import LAYER_DIGESTS, LayerOps, LayerStore, merged_opt_dir
 from .policy import PolicyOps
+from .provisioned import ProvisionedConcurrencyOps, configs as provisioned_configs
 from .triggers import TriggerOps
 from .urls import PATH_PREFIX, FunctionUrlOps
 from .names import FunctionRef, function_arn, parse_function_name
@@ -42,7 +45,7 @@ def not_found(arn: str) -> AwsError:
 
 
 class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, FunctionUrlOps, LayerOps, TriggerOps,
-                     Provider):
+                     ProvisionedConcurrencyOps, CodeSigningOps, EventSourceMappingOps, Provider):
     service = "lambda"
 
     def __init__(self, db: Database, blobs: BlobStore, engine: Engine, invoker_queue: Any, data_dir: Path,
@@ -56,12 +59,14 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         self.account_concurrency = account_concurrency
         self.functions = FunctionRepository(db)
         self.layers = LayerStore(db)
+        self.code_signing = CodeSigningStore(db)
         self.opt_root = data_dir / "opt"
         self.invoker = Invoker(self, engine, invoker_queue, async_retry_scale)
         self.endpoint = ""  # this server's base URL, set once it listens (functions call back to it)
         self.bus: Bus | None = None  # set by the app: Code.S3Bucket/S3Key are read through bus.objects
         self._index_urls()
         self._tasks: set[asyncio.Task] = set()
+        self._pc_init()
         for rec in self.functions.all():
             if rec.reserved is not None:
                 engine.set_reserved(self.scope(rec.account, rec.region), rec.arn, rec.reserved)
@@ -71,6 +76,8 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         for rec in self.functions.all():  # finish what a crash interrupted
             if rec.state == "Pending" or rec.config.get("LastUpdateStatus") == "InProgress":
                 self._prepare(rec)
+            if provisioned_configs(rec):  # provisioned concurrency outlives a restart
+                self.apply_provisioning(rec)
         await self.invoker.start()
 
     async def stop(self) -> None:
@@ -226,9 +233,12 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         if self.functions.get(ctx.account, ctx.region, name):
             raise AwsError("ResourceConflictException", f"Function already exist: {name}", 409, Type="User")
         layers = self._layers_param(ctx, p)
+        self.check_code_signing(ctx, name, p.get("CodeSigningConfigArn"))
         code = self._code_from(p.get("Code"), ctx)
         cfg = conf.new_configuration(ctx.account, ctx.region, dict(p, FunctionName=name, **layers), code)
         rec = FunctionRecord(ctx.account, ctx.region, name, cfg, code.digest, dict(p.get("Tags") or {}))
+        if p.get("CodeSigningConfigArn"):
+            rec.extras[CODE_SIGNING] = p["CodeSigningConfigArn"]
         self.functions.save(rec)
         self._prepare(rec, publish=bool(p.get("Publish")))
         # With Publish, AWS answers with the version it is creating; the ARN stays unqualified.
@@ -259,13 +269,14 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
 
     async def update_function_code(self, ctx: RequestContext, p: dict) -> dict:
         rec = self._mutable(ctx, p)
+        self.check_code_signing(ctx, rec.name, signing_config(rec))
         code = self._code_from({k: p.get(k) for k in ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")},
                                ctx)
         if p.get("Architectures"):
             validation.check_architectures(p["Architectures"])
         if p.get("DryRun"):
             return dict(conf.apply_code(rec.config, code))
-        self.engine.retire(rec.engine_key)
+        self.engine.retire(rec.engine_prefix)
         rec.config = conf.apply_code(rec.config, code)
         if p.get("Architectures"):
             rec.config["Architectures"] = p["Architectures"]
@@ -278,7 +289,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         rec = self._mutable(ctx, p)
         validation.check_config(p)
         layers = self._layers_param(ctx, p)
-        self.engine.retire(rec.engine_key)
+        self.engine.retire(rec.engine_prefix)
         rec.config = conf.apply_update(rec.config, dict(p, **layers))
         self.functions.save(rec)
         self._prepare(rec)
@@ -302,9 +313,10 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
             self._delete_version(rec, ref.qualifier)
         else:
             for rev in [rec.latest, *rec.versions.values()]:
-                self.engine.retire(rev.engine_key)
+                self.engine.retire(rev.engine_prefix)
             if rec.reserved is not None:
                 self.engine.set_reserved(self.scope(rec.account, rec.region), rec.arn, None)
+            self.forget_provisioning(rec)
             self.functions.delete(rec)
         return HttpResponse(204, [("x-amzn-RequestId", ctx.request_id)], b"")  # AWS answers 204, not the model's 200
 
@@ -321,13 +333,17 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
             raise AwsError("ResourceConflictException",
                            f"Unable to delete version because the following aliases reference it: [{', '.join(users)}]",
                            409, Type="User")
-        self.engine.retire(rec.versions[version].engine_key)
+        self.engine.retire(rec.versions[version].engine_prefix)
         self.functions.delete_version(rec, version)
+        if version in provisioned_configs(rec):
+            self.forget_provisioning(rec, version)
+            self.functions.save(rec)
 
     # -- account and concurrency
     async def get_account_settings(self, ctx: RequestContext, p: dict) -> dict:
         recs = self.functions.in_scope(ctx.account, ctx.region)
-        reserved = sum(r.reserved or 0 for r in recs)
+        # Provisioned concurrency of functions without a reservation is claimed from the unreserved pool.
+        reserved = sum(r.reserved or 0 for r in recs) + self.provisioned_claim(ctx.account, ctx.region)
         total = sum(r.config.get("CodeSize", 0) for r in recs)
         return {
             "AccountLimit": {"TotalCodeSize": limits.TOTAL_CODE_SIZE, "CodeSizeUnzipped": limits.UNZIPPED_MAX,
@@ -342,7 +358,8 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
     async def put_function_concurrency(self, ctx: RequestContext, p: dict) -> dict:
         rec = self._unqualified(ctx, p["FunctionName"])
         want = p["ReservedConcurrentExecutions"]
-        others = sum(r.reserved or 0 for r in self.functions.in_scope(ctx.account, ctx.region) if r is not rec)
+        others = (sum(r.reserved or 0 for r in self.functions.in_scope(ctx.account, ctx.region) if r is not rec)
+                  + self.provisioned_claim(ctx.account, ctx.region, rec))
         floor = self.min_unreserved()
         if self.account_concurrency - others - want < floor:
             raise AwsError("InvalidParameterValueException",
@@ -364,8 +381,12 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         self.engine.set_reserved(self.scope(rec.account, rec.region), rec.arn, None)
         return HttpResponse(204, [("x-amzn-RequestId", ctx.request_id)], b"")
 
-    # -- tags
-    def _tagged(self, ctx: RequestContext, resource: str) -> FunctionRecord:
+    # -- tags (functions and code signing configurations are taggable)
+    def _tagged(self, ctx: RequestContext, resource: str) -> tuple[dict[str, str], Callable[[], None]]:
+        """The resource's tags, and how to save them."""
+        if ":code-signing-config:" in resource:
+            config, tags = self.code_signing_tags(ctx, resource)
+            return tags, lambda: self.code_signing.save(ctx.account, ctx.region, config, tags)
         ref = parse_function_name(resource)
         if ref.qualifier:
             raise AwsError("InvalidParameterValueException",
@@ -373,23 +394,23 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         rec = self.functions.get(ctx.account, ctx.region, ref.name)
         if rec is None:
             raise not_found(function_arn(ctx.region, ctx.account, ref.name))
-        return rec
+        return rec.tags, lambda: self.functions.save(rec)
 
     async def tag_resource(self, ctx: RequestContext, p: dict) -> HttpResponse:
-        rec = self._tagged(ctx, p["Resource"])
-        rec.tags.update(p.get("Tags") or {})
-        self.functions.save(rec)
+        tags, save = self._tagged(ctx, p["Resource"])
+        tags.update(p.get("Tags") or {})
+        save()
         return HttpResponse(204, [("x-amzn-RequestId", ctx.request_id)], b"")
 
     async def untag_resource(self, ctx: RequestContext, p: dict) -> HttpResponse:
-        rec = self._tagged(ctx, p["Resource"])
+        tags, save = self._tagged(ctx, p["Resource"])
         for key in p.get("TagKeys") or []:
-            rec.tags.pop(key, None)
-        self.functions.save(rec)
+            tags.pop(key, None)
+        save()
         return HttpResponse(204, [("x-amzn-RequestId", ctx.request_id)], b"")
 
     async def list_tags(self, ctx: RequestContext, p: dict) -> dict:
-        return {"Tags": dict(self._tagged(ctx, p["Resource"]).tags)}
+        return {"Tags": dict(self._tagged(ctx, p["Resource"])[0])}
 
     # -- invocation (see invoke.py)
     async def invoke(self, ctx: RequestContext, p: dict) -> dict:
