@@ -61,4 +61,4 @@ def api_key_not_found() -> AwsError:
 
 
 def usage_plan_not_found(plan_id: str) -> AwsError:
-    return not_found(f"Invalid Usage Plan ID specified: {plan_id}")
+    return not_found("Invalid Usage Plan ID specified")
