@@ -714,3 +714,35 @@ def test_access_logs(apigw, server, shop):
     assert lines[2]["err"] == "Execution failed due to configuration error: Malformed Lambda proxy response"
     apigw.update_stage(restApiId=shop["id"], stageName="dev", patchOperations=[
         {"op": "remove", "path": "/accessLogSettings"}])
+
+
+def test_persisted_across_restart(tmp_path_factory):
+    """REST APIs, keys and usage plans survive kill -9 (the store writes through) and serve again."""
+    import signal
+
+    from nubis_testing import start_server, stop_server
+
+    srv = start_server(tmp_path_factory.mktemp("apigw-rest-restart") / "data")
+    try:
+        apigw = srv.client("apigateway")
+        api_id = apigw.create_rest_api(name="durable")["id"]
+        res = apigw.create_resource(restApiId=api_id, parentId=root_of(apigw, api_id), pathPart="ping")
+        apigw.put_method(restApiId=api_id, resourceId=res["id"], httpMethod="GET", authorizationType="NONE",
+                         apiKeyRequired=True)
+        apigw.put_integration(restApiId=api_id, resourceId=res["id"], httpMethod="GET", type="MOCK",
+                              requestTemplates={"application/json": '{"statusCode": 200}'})
+        apigw.put_integration_response(restApiId=api_id, resourceId=res["id"], httpMethod="GET", statusCode="200",
+                                       responseTemplates={"application/json": '{"pong": true}'})
+        apigw.create_deployment(restApiId=api_id, stageName="dev")
+        key = apigw.create_api_key(name="k", enabled=True)
+        plan = apigw.create_usage_plan(name="p", apiStages=[{"apiId": api_id, "stage": "dev"}])
+        apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+        stop_server(srv, signal.SIGKILL)
+        srv = start_server(srv.data_dir)
+        apigw = srv.client("apigateway")
+        assert apigw.get_rest_api(restApiId=api_id)["name"] == "durable"
+        assert [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]] == [key["id"]]
+        status, _, body = http(url(srv, api_id, "/dev/ping"), headers={"x-api-key": key["value"]})
+        assert (status, body) == (200, b'{"pong": true}')
+    finally:
+        stop_server(srv)
