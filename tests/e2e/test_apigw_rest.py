@@ -353,7 +353,8 @@ def test_gateway_errors(server, shop):
     assert (status, body) == (403, '{"message":"Missing Authentication Token"}')
     assert "x-amzn-errortype: missingauthenticationtokenexception" in head.lower()
     assert curl(server, shop["id"], "/")[0::2] == (403, '{"message":"Missing Authentication Token"}')
-    assert curl(server, shop["id"], "/nostage/items/1")[0::2] == (403, '{"message":"Forbidden"}')
+    status, head, body = curl(server, shop["id"], "/nostage/items/1")
+    assert (status, body) == (403, '{"message":"Forbidden"}') and "x-amzn-errortype: forbiddenexception" in head.lower()
     # malformed function result and function errors: 502
     assert curl(server, shop["id"], "/dev/x/malformed")[0::2] == (502, '{"message":"Internal server error"}')
     assert curl(server, shop["id"], "/dev/x/boom")[0::2] == (502, '{"message":"Internal server error"}')
@@ -452,7 +453,8 @@ def test_api_keys_usage_plans_throttle_and_quota(apigw, server, py_echo):
     plan = apigw.create_usage_plan(name=unique("plan"), apiStages=[{"apiId": api_id, "stage": "prod"}],
                                    throttle={"rateLimit": 1000, "burstLimit": 100},
                                    quota={"limit": 3, "period": "DAY"})
-    assert plan["quota"] == {"limit": 3, "offset": 0, "period": "DAY"} or plan["quota"]["limit"] == 3
+    assert plan["quota"] == {"limit": 3, "offset": 0, "period": "DAY"}
+    assert plan["apiStages"] == [{"apiId": api_id, "stage": "prod"}]
     plan_key = apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
     assert plan_key == {"id": key["id"], "type": "API_KEY", "value": key["value"], "name": key["name"],
                         "ResponseMetadata": plan_key["ResponseMetadata"]}
@@ -547,6 +549,22 @@ def test_token_authorizer(apigw, server, py_echo, authorizer_fn):
     with pytest.raises(ClientError) as err:
         apigw.get_authorizer(restApiId=api_id, authorizerId="nope00")
     assert code_of(err) == (404, "NotFoundException", "Invalid Authorizer identifier specified")
+
+    # a customised gateway response takes effect with the next deployment
+    default = apigw.get_gateway_response(restApiId=api_id, responseType="UNAUTHORIZED")
+    assert default["defaultResponse"] is True and default["statusCode"] == "401"
+    apigw.put_gateway_response(restApiId=api_id, responseType="UNAUTHORIZED", statusCode="401",
+                               responseParameters={"gatewayresponse.header.WWW-Authenticate": "'Bearer'"},
+                               responseTemplates={"application/json": '{"error": $context.error.messageString, '
+                                                                      '"id": "$context.requestId"}'})
+    assert http(target)[2] == b'{"message":"Unauthorized"}'
+    apigw.create_deployment(restApiId=api_id, stageName="dev")
+    status, headers, body = http(target)
+    assert status == 401 and headers["WWW-Authenticate"] == "Bearer"
+    assert json.loads(body) == {"error": "Unauthorized", "id": headers["x-amzn-RequestId"]}
+    with pytest.raises(ClientError) as err:
+        apigw.put_gateway_response(restApiId=api_id, responseType="NOPE")
+    assert code_of(err)[:2] == (400, "BadRequestException")
 
 
 def test_request_authorizer_and_authorizer_api_key_source(apigw, server, py_echo, authorizer_fn):

@@ -58,6 +58,8 @@ class GatewayError(Exception):
 def render(err: GatewayError, customised: dict, request_id: str) -> HttpResponse:
     """The response for `err`, using the API's customised response for its type (or DEFAULT_4XX/5XX)."""
     _, _, error_type = DEFAULTS[err.kind]
+    if not error_type and err.status == 403:
+        error_type = "ForbiddenException"
     custom = customised.get(err.kind) or customised.get("DEFAULT_4XX" if err.status < 500 else "DEFAULT_5XX")
     status = err.status
     headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)]

@@ -131,6 +131,8 @@ class KeyOps:
         for member in ("description", "throttle", "quota"):
             if p.get(member) is not None:
                 doc[member] = copy.deepcopy(p[member])
+        if "quota" in doc:
+            doc["quota"].setdefault("offset", 0)
         if p.get("tags"):
             doc["tags"] = dict(p["tags"])
         self._check_plan(ctx, doc)

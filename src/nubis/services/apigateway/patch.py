@@ -54,8 +54,8 @@ def apply_patch(doc: dict, operations: list[dict], rules: Rules) -> None:
         segments = split_path(path)
         value = op.get("value")
         if kind_of_op not in ("add", "remove", "replace", "copy", "move", "test"):
-            raise bad_request(f"Invalid patch operation specified. Must be one of: [add, remove, replace, move, "
-                              f"copy, test]")
+            raise bad_request("Invalid patch operation specified. Must be one of: [add, remove, replace, move, "
+                              "copy, test]")
         if kind_of_op in ("copy", "move", "test"):
             raise bad_request(f"Invalid patch operation specified. {kind_of_op} is not supported for {path}")
         _apply(doc, segments, kind_of_op, value, rules, path)
