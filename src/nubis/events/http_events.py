@@ -144,11 +144,14 @@ def v2_response(payload: bytes) -> HttpResponse:
 
 def v1_event(req: HttpRequest, *, resource: str, path: str, stage: str, api_id: str, host: str,
              account_id: str, request_id: str, resource_id: str | None, path_parameters: dict | None,
-             stage_variables: dict | None, version: str | None = "1.0", now: float | None = None) -> dict:
+             stage_variables: dict | None, version: str | None = "1.0", now: float | None = None,
+             body: tuple[str | None, bool] | None = None, context_path: str | None = None) -> dict:
     """The payload-1.0 (REST API proxy) event; `version` is "1.0" for HTTP APIs, None for REST APIs.
 
     Absent collections are null, as AWS sends them. Headers arrive with repeated values joined by
     ", " from the HTTP server, so each multiValueHeaders entry holds that one joined value.
+    `body` overrides how the body is encoded (REST APIs decide by the API's binary media types);
+    `context_path` is requestContext.path when it differs from `path` (REST: it includes the stage).
     """
     now = time.time() if now is None else now
     domain = host.split(":", 1)[0]
@@ -158,7 +161,7 @@ def v1_event(req: HttpRequest, *, resource: str, path: str, stage: str, api_id: 
     multi_query: dict[str, list[str]] = {}
     for k, v in parse_qsl(req.query, keep_blank_values=True):
         multi_query.setdefault(k, []).append(v)
-    body, b64 = event_body(req)
+    body, b64 = event_body(req) if body is None else body
     event: dict = {}
     if version is not None:
         event["version"] = version
@@ -176,7 +179,8 @@ def v1_event(req: HttpRequest, *, resource: str, path: str, stage: str, api_id: 
                          "cognitoIdentityId": None, "cognitoIdentityPoolId": None, "principalOrgId": None,
                          "sourceIp": req.remote or "127.0.0.1", "user": None,
                          "userAgent": req.headers.get("user-agent", ""), "userArn": None},
-            "path": path, "protocol": "HTTP/1.1", "requestId": request_id,
+            "path": path if context_path is None else context_path, "protocol": "HTTP/1.1",
+            "requestId": request_id,
             "requestTime": request_time(now), "requestTimeEpoch": int(now * 1000),
             "resourceId": resource_id, "resourcePath": resource, "stage": stage},
         "pathParameters": path_parameters or None,

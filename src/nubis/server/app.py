@@ -14,6 +14,7 @@ from ..engine import Engine, FunctionSpec, InvocationResult
 from ..engine.isolation import probe
 from ..events.async_invoke import AsyncInvokeQueue
 from ..events.bus import Bus
+from ..services.apigateway.provider import ApiGatewayProvider
 from ..services.apigatewayv2.provider import ApiGatewayV2Provider
 from ..services.lambda_.provider import LambdaProvider
 from ..services.logs.provider import LogsProvider
@@ -74,7 +75,7 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     bus.objects = s3.reader  # Lambda reads Code.S3Bucket/S3Key packages through the bus
     lam.bus = bus
     http.stream_if = s3.wants_stream  # S3 uploads stream to disk instead of being buffered
-    providers = [lam, LogsProvider(logs), ApiGatewayV2Provider(db, bus), s3]
+    providers = [lam, LogsProvider(logs), ApiGatewayV2Provider(db, bus), ApiGatewayProvider(db, bus, logs), s3]
     edge = Edge(providers, endpoint, {
         "/_nubis/health": health_route(data_dir, sys.executable),
         "/_nubis/usage": usage_route(usage, data_dir),
