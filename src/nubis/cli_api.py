@@ -83,12 +83,27 @@ def rest_apis(client: Any, endpoint: str) -> list[dict[str, Any]]:
         for page in client.get_paginator("get_resources").paginate(restApiId=api_id):
             for resource in page.get("items", []):
                 for method in sorted(resource.get("resourceMethods") or {}):
-                    routes.append({"RouteKey": f"{method} {resource['path']}", "Target": "-"})
+                    routes.append({"RouteKey": f"{method} {resource['path']}",
+                                   "Target": _rest_target(client, api_id, resource["id"], method)})
         stages = [s["stageName"] for s in client.get_stages(restApiId=api_id).get("item", [])]
         result.append({"ApiId": api_id, "Name": api.get("name"), "Protocol": "REST", "Stages": stages,
                        "Routes": sorted(routes, key=lambda r: r["RouteKey"].split(" ", 1)[::-1]),
                        "Urls": {s: api_urls(endpoint, api_id, s) for s in stages}})
     return result
+
+
+def _rest_target(client: Any, api_id: str, resource_id: str, method: str) -> str:
+    """`function:<name>` for Lambda integrations, else the integration type (and URI)."""
+    try:
+        integration = client.get_integration(restApiId=api_id, resourceId=resource_id, httpMethod=method)
+    except Exception as e:
+        if _code(e) == "NotFoundException":  # a method without an integration yet
+            return "-"
+        raise
+    uri = integration.get("uri", "")
+    if integration.get("type") in ("AWS_PROXY", "AWS") and ":function:" in uri:
+        return "function:" + _function_name(uri)
+    return f"{integration.get('type')} {uri}".strip()
 
 
 def render_apis(apis: list[dict[str, Any]]) -> str:

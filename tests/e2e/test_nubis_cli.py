@@ -565,6 +565,15 @@ def test_api_ls(server, nubis, lam):
     apigw.create_route(ApiId=staged["ApiId"], RouteKey="GET /items/{id}",
                        Target="integrations/" + integration["IntegrationId"])
     apigw.create_stage(ApiId=staged["ApiId"], StageName="dev")
+    rest = server.client("apigateway", account=account)
+    rest_api = rest.create_rest_api(name="classic")
+    root = rest.get_resources(restApiId=rest_api["id"])["items"][0]["id"]
+    items = rest.create_resource(restApiId=rest_api["id"], parentId=root, pathPart="items")
+    rest.put_method(restApiId=rest_api["id"], resourceId=items["id"], httpMethod="POST", authorizationType="NONE")
+    rest.put_integration(restApiId=rest_api["id"], resourceId=items["id"], httpMethod="POST", type="AWS_PROXY",
+                         integrationHttpMethod="POST",
+                         uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations")
+    rest.create_deployment(restApiId=rest_api["id"], stageName="prod")
 
     text = run("api", "ls", endpoint=server.endpoint, env=env)
     assert text.returncode == 0, text.stderr
@@ -575,9 +584,13 @@ def test_api_ls(server, nubis, lam):
     assert re.search(rf"\$default +-> +function:{name}", text.stdout)
     assert f"stage dev: http://{staged['ApiId']}.execute-api.localhost:{port}/dev" in text.stdout
     assert re.search(rf"GET /items/{{id}} +-> +function:{name}", text.stdout)
+    assert f"{rest_api['id']}  classic  (REST)" in text.stdout
+    assert f"stage prod: http://{rest_api['id']}.execute-api.localhost:{port}/prod" in text.stdout
+    assert re.search(rf"POST /items +-> +function:{name}", text.stdout)
 
     doc = json.loads(run("api", "ls", "--json", endpoint=server.endpoint, env=env).stdout)
     by_id = {a["ApiId"]: a for a in doc["Apis"]}
-    assert set(by_id) == {quick["ApiId"], staged["ApiId"]}
+    assert set(by_id) == {quick["ApiId"], staged["ApiId"], rest_api["id"]}
+    assert by_id[rest_api["id"]]["Protocol"] == "REST"
     assert by_id[staged["ApiId"]]["Routes"] == [{"RouteKey": "GET /items/{id}", "Target": f"function:{name}"}]
     assert by_id[staged["ApiId"]]["Urls"]["dev"][1] == f"{server.endpoint}/_aws/execute-api/{staged['ApiId']}/dev"
