@@ -40,11 +40,15 @@ def check_sigv2(req: HttpRequest, auth: str | None, query: dict[str, str] | None
     else:
         assert query is not None
         access_key, provided, date = query["AWSAccessKeyId"], query["Signature"], query.get("Expires", "")
-    amz_headers = {k: v.strip() for k, v in headers.items() if k.startswith("x-amz-")}
-    if query is not None and "X-Amz-Security-Token" in query:
-        amz_headers.setdefault("x-amz-security-token", query["X-Amz-Security-Token"])
-    amz = sorted(amz_headers.items())
-    head = (f"{req.method}\n{headers.get('content-md5', '')}\n{headers.get('content-type', '')}\n{date}\n"
+    signed = {k: v.strip() for k, v in headers.items() if k.startswith("x-amz-") or k in ("content-md5",
+                                                                                         "content-type")}
+    if query is not None:  # presigning moves the signed x-amz-*, Content-Type and Content-MD5 into the query
+        for k, v in query.items():
+            lk = k.lower()
+            if lk.startswith("x-amz-") or lk in ("content-md5", "content-type"):
+                signed.setdefault(lk, v.strip())
+    amz = sorted((k, v) for k, v in signed.items() if k.startswith("x-amz-"))
+    head = (f"{req.method}\n{signed.get('content-md5', '')}\n{signed.get('content-type', '')}\n{date}\n"
             + "".join(f"{k}:{v}\n" for k, v in amz))
     first = None
     for resource in _resources(path, req.query):

@@ -73,8 +73,9 @@ class Verifier:
         headers = req.headers
         auth = headers.get("authorization")
         token = headers.get("x-amz-security-token")
-        if token is None and not auth and "X-Amz-Security-Token=" in req.query:
-            token = _query(req).get("X-Amz-Security-Token")
+        if token is None and not auth and "-security-token=" in req.query.lower():
+            q = _query(req)  # SigV4 presigning spells it X-Amz-Security-Token, SigV2 x-amz-security-token
+            token = q.get("X-Amz-Security-Token") or q.get("x-amz-security-token")
         secret = self.known.secret_for(scope.access_key, token)
         if secret is None:
             if self.strict:

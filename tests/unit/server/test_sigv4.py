@@ -303,3 +303,13 @@ def test_credentials_file(tmp_path):
     (tmp_path / "data" / "credentials").write_text("[x]\naws_access_key_id=AK3\naws_secret_access_key=s3\n")
     known = KnownCredentials.load(tmp_path / "data", [f])
     assert known.keys == {"AK1": "s1", "AK2": "s%2", "AK3": "s3"}
+
+
+def test_presigned_with_session_token():
+    key, secret, token = function_credentials(b"server-secret", "123456789012")
+    creds = Credentials(key, secret, token)
+    url = "http://127.0.0.1:8750/bucket/k"
+    for signer in (HmacV1QueryAuth, S3SigV4QueryAuth):
+        req = sign(signer, creds, "GET", url, service="s3")
+        assert "security-token=" in req.query.lower()
+        assert check(verifier("strict"), req, "s3") is None
