@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import re
 import time
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -172,7 +173,7 @@ class Verifier:
             for query in _queries(req.query, exclude):
                 creq = f"{req.method}\n{uri}\n{query}\n{canonical_headers}\n{signed}\n{payload}"
                 sts = f"{ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(creq.encode('utf-8')).hexdigest()}"
-                expected = hmac.new(key, sts.encode("utf-8"), hashlib.sha256).hexdigest()
+                expected = hmac.digest(key, sts.encode("utf-8"), "sha256").hex()
                 if hmac.compare_digest(expected, provided):
                     return
                 if first is None:
@@ -229,6 +230,7 @@ def _credential(value: str, protocol: str) -> tuple[str, str, str, str, str]:
     return parts[0], parts[1], parts[2], parts[3], parts[4]
 
 
+@lru_cache(maxsize=1024)
 def _parse_amz_date(value: str) -> float | None:
     m = _AMZ_DATE.fullmatch(value)
     if not m:
@@ -250,15 +252,16 @@ def _encode(text: str) -> str:
     return quote(text, safe="-_.~")
 
 
-def _uris(raw: str, s3: bool) -> list[str]:
+@lru_cache(maxsize=4096)
+def _uris(raw: str, s3: bool) -> tuple[str, ...]:
     """Canonical URI candidates: the spec's re-encoding first, then the path as the client sent it."""
     if s3:
         first = quote(unquote(raw), safe="/~")
-        return [first] if first == raw else [first, raw]
+        return (first,) if first == raw else (first, raw)
     normal = normalize_url_path(raw)
     first = quote(normal, safe="/~")
     second = quote(quote(unquote(normal), safe="/~"), safe="/~")
-    return [first] if first == second else [first, second]
+    return (first,) if first == second else (first, second)
 
 
 def _queries(raw: str, exclude: str | None) -> list[str]:
