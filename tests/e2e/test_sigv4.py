@@ -91,15 +91,12 @@ def http(url: str, method: str = "GET", data: bytes | None = None, headers: dict
         return err.code, dict(err.headers), err.read()
 
 
-def send_signed(server, method: str, path: str, body: bytes | list[bytes], creds: Credentials, service: str = "s3",
+def send_signed(server, method: str, path: str, body: bytes, creds: Credentials, service: str = "s3",
                 headers: dict | None = None, signer=S3SigV4Auth):
-    """Sign with botocore (over `body`), then send `body` — or, for a list, those chunks, which may differ."""
-    url = server.endpoint + path
-    signed_body = body if isinstance(body, bytes) else b"".join(body)
-    req = AWSRequest(method=method, url=url, data=signed_body, headers=dict(headers or {}))
+    """A request signed by botocore over `body` (send it with raw_send, with that body or another)."""
+    req = AWSRequest(method=method, url=server.endpoint + path, data=body, headers=dict(headers or {}))
     signer(creds, service, "us-east-1").add_auth(req)
-    prepared = req.prepare()
-    return prepared
+    return req.prepare()
 
 
 def raw_send(server, prepared, body: bytes):
