@@ -26,21 +26,21 @@ class NubisServer:
     proc: subprocess.Popen
     log_path: Path
 
-    def client(self, service: str, account: str | None = None, **config) -> object:
+    def client(self, service: str, account: str | None = None, secret: str = "test", **config) -> object:
         return boto3.client(
             service, endpoint_url=self.endpoint, region_name="us-east-1",
-            aws_access_key_id=account or "test", aws_secret_access_key="test",
+            aws_access_key_id=account or "test", aws_secret_access_key=secret,
             config=Config(retries={"max_attempts": 0}, read_timeout=120, **config))
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(data_dir: Path, *extra: str, port: int = 0) -> NubisServer:
+def start_server(data_dir: Path, *extra: str, port: int = 0, env: dict[str, str] | None = None) -> NubisServer:
     log_path = data_dir.parent / f"{data_dir.name}-server.log"
     offset = log_path.stat().st_size if log_path.exists() else 0  # a restart appends to the same log
     out = open(log_path, "ab")
-    env = dict(os.environ, NUBIS_LOG_LEVEL="INFO", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, NUBIS_LOG_LEVEL="INFO", PYTHONUNBUFFERED="1", **(env or {}))
     proc = subprocess.Popen([sys.executable, "-m", "nubis", "server", "--port", str(port), "--data-dir",
                              str(data_dir), *extra], stdout=out, stderr=subprocess.STDOUT, env=env)
     deadline = time.time() + 30

@@ -141,6 +141,47 @@ def test_configuration_is_validated(s3, lam, tmp_path):
     assert "LambdaFunctionConfigurations" not in s3.get_bucket_notification_configuration(Bucket=bucket)
 
 
+def test_queue_and_topic_destinations_fail_as_s3_does(s3, lam, tmp_path):
+    """nubis has no SQS or SNS yet, so no queue or topic exists: S3 refuses such a configuration with
+    InvalidArgument listing each destination it could not validate, and keeps the previous one."""
+    bucket = unique("nq")
+    s3.create_bucket(Bucket=bucket)
+    arn = recorder(lam, tmp_path, bucket)
+    kept = {"LambdaFunctionConfigurations": [lambda_config(arn, ["s3:ObjectRemoved:*"], ident="kept")]}
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=kept)
+    queue, topic = "arn:aws:sqs:us-east-1:000000000000:uploads", "arn:aws:sns:us-east-1:000000000000:uploads"
+    for conf, expected in (
+        ({"TopicConfigurations": [{"TopicArn": topic, "Events": ["s3:ObjectCreated:*"]}]},
+         [(topic, "The destination topic does not exist")]),
+        ({"QueueConfigurations": [{"QueueArn": queue, "Events": ["s3:ObjectCreated:Put"]}],
+          "TopicConfigurations": [{"TopicArn": topic, "Events": ["s3:ObjectRemoved:*"]}],
+          "LambdaFunctionConfigurations": [lambda_config(arn, ["s3:ObjectCreated:Copy"])]},
+         [(queue, "The destination queue does not exist"), (topic, "The destination topic does not exist")]),
+    ):
+        with pytest.raises(ClientError) as info:
+            s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=conf)
+        err = info.value.response["Error"]
+        assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert (err["Code"], err["Message"]) == ("InvalidArgument",
+                                                 "Unable to validate the following destination configurations")
+        got = [(err[f"ArgumentName{i}"], err[f"ArgumentValue{i}"]) for i in range(1, len(expected) + 1)]
+        assert got == expected and f"ArgumentName{len(expected) + 1}" not in err
+        current = s3.get_bucket_notification_configuration(Bucket=bucket)
+        assert "QueueConfigurations" not in current and "TopicConfigurations" not in current
+        assert current["LambdaFunctionConfigurations"][0]["Id"] == "kept"
+    with pytest.raises(ClientError) as info:  # an ARN of the wrong service is refused before any lookup
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": topic, "Events": ["s3:ObjectCreated:*"]}]})
+    err = info.value.response["Error"]
+    assert (err["Message"], err["ArgumentName"], err["ArgumentValue"]) == ("The ARN could not be parsed", "Queue",
+                                                                           topic)
+    # x-amz-skip-destination-validation stores it, as S3 does (nothing is delivered until SQS/SNS exist)
+    s3.put_bucket_notification_configuration(Bucket=bucket, SkipDestinationValidation=True, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": queue, "Events": ["s3:ObjectCreated:*"], "Id": "q"}]})
+    assert s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"] == [
+        {"Id": "q", "QueueArn": queue, "Events": ["s3:ObjectCreated:*"]}]
+
+
 def test_events_are_delivered_as_s3_records(s3, lam, tmp_path):
     bucket = unique("ne")
     s3.create_bucket(Bucket=bucket)

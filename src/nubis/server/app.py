@@ -24,9 +24,11 @@ from ..store.db import BackgroundWriter, Database
 from ..store.logs import LogStore
 from ..store.queue import DurableQueue
 from ..store.usage import UsageStore
+from .credentials import CredentialsFileError, KnownCredentials, env_files
 from .edge import Edge
 from .http import HttpServer
 from .internal import health_route, usage_route
+from .sigv4 import Verifier
 
 log = logging.getLogger("nubis")
 
@@ -40,8 +42,11 @@ def _secret(data_dir: Path) -> bytes:
 
 
 async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1000,
-              keep_alive_s: float = 600.0, async_retry_scale: float = 1.0) -> None:
+              keep_alive_s: float = 600.0, async_retry_scale: float = 1.0,
+              credentials_files: list[str] | None = None, verify_signatures: str = "known") -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
+    known = KnownCredentials.load(data_dir, credentials_files or [], server_secret=_secret(data_dir))
+    verifier = Verifier(known, verify_signatures)
     db_path = data_dir / "nubis.db"
     db = Database(db_path)
     writer = BackgroundWriter(db_path)
@@ -76,10 +81,11 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     lam.bus = bus
     http.stream_if = s3.wants_stream  # S3 uploads stream to disk instead of being buffered
     providers = [lam, LogsProvider(logs), ApiGatewayV2Provider(db, bus), ApiGatewayProvider(db, bus, logs), s3]
+    lam.verifier = verifier  # function URLs with AuthType AWS_IAM
     edge = Edge(providers, endpoint, {
         "/_nubis/health": health_route(data_dir, sys.executable),
         "/_nubis/usage": usage_route(usage, data_dir),
-    })
+    }, verifier=verifier)
     for p in providers:
         await p.start()
 
@@ -87,6 +93,7 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     print(f"nubis {__version__} listening on {endpoint}", flush=True)
     print(f"  data dir: {data_dir}", flush=True)
     print(f"  isolation: {', '.join(iso['enforced'])}", flush=True)
+    print(f"  signatures: {_auth_line(verifier, len(known.keys))}", flush=True)
     print(f"  limits per environment: {_limits_line(iso['enforced'])}", flush=True)
     if iso.get("warning"):
         print(f"  warning: {iso['warning']}", flush=True)
@@ -108,6 +115,15 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     print("nubis: stopped", flush=True)
 
 
+def _auth_line(verifier: Verifier, known: int) -> str:
+    if verifier.mode == "off":
+        return "not verified (--verify-signatures off)"
+    keys = f"{known} known access key{'s' if known != 1 else ''}"
+    if verifier.strict:
+        return f"verified; {keys}, unknown keys rejected (strict)"
+    return f"verified for {keys} (and function credentials); other keys accepted"
+
+
 def _limits_line(enforced: list[str]) -> str:
     parts = []
     parts.append("memory = MemorySize (cgroup)" if "cgroup-memory" in enforced else "memory not limited")
@@ -123,8 +139,13 @@ def _limits_line(enforced: list[str]) -> str:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8750, data_dir: Path | None = None,
-          account_concurrency: int = 1000, keep_alive_s: float = 600.0, async_retry_scale: float = 1.0) -> None:
-    """Entry point for `nubis server`: blocks until SIGTERM/SIGINT."""
+          account_concurrency: int = 1000, keep_alive_s: float = 600.0, async_retry_scale: float = 1.0,
+          credentials_files: list[str] | None = None, verify_signatures: str | None = None) -> None:
+    """Entry point for `nubis server`: blocks until SIGTERM/SIGINT.
+
+    Credentials files default to NUBIS_CREDENTIALS (os.pathsep-separated; `<data dir>/credentials` is
+    always read when present), the verification mode to NUBIS_VERIFY_SIGNATURES (off | known | strict;
+    default known)."""
     logging.basicConfig(level=os.environ.get("NUBIS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data_dir = (data_dir or Path(os.environ.get("NUBIS_DATA_DIR", Path.home() / ".nubis"))).expanduser().resolve()
@@ -132,4 +153,12 @@ def serve(host: str = "127.0.0.1", port: int = 8750, data_dir: Path | None = Non
         from uvloop import run as run_loop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
         run_loop = asyncio.run
-    run_loop(run(host, port, data_dir, account_concurrency, keep_alive_s, async_retry_scale))
+    files = env_files() if credentials_files is None else credentials_files
+    mode = (verify_signatures or os.environ.get("NUBIS_VERIFY_SIGNATURES") or "known").strip().lower()
+    if mode not in ("off", "known", "strict"):
+        raise SystemExit(f"nubis server: --verify-signatures must be off, known or strict (not {mode!r})")
+    try:
+        KnownCredentials.load(data_dir, files)  # fail before binding the port
+    except CredentialsFileError as e:
+        raise SystemExit(f"nubis server: {e}") from None
+    run_loop(run(host, port, data_dir, account_concurrency, keep_alive_s, async_retry_scale, files, mode))

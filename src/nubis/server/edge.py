@@ -4,7 +4,9 @@ Every failure becomes the service's own error format here: a client never sees a
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -14,8 +16,9 @@ from .context import RequestContext, account_for, parse_scope, DEFAULT_REGION
 from .errors import AwsError
 from .http import MAX_BODY
 from .messages import HttpRequest, HttpResponse
-from .protocol import load_service
+from .protocol import REQUEST_ID_KEY, load_service
 from .routing import execute_api_host_style, execute_api_id, s3_path_style, service_for
+from .sigv4 import Verifier
 
 log = logging.getLogger("nubis.edge")
 
@@ -31,7 +34,8 @@ def json_response(status: int, doc: object, error_code: str | None = None) -> Ht
 
 class Edge:
     def __init__(self, providers: list[Provider], endpoint: str,
-                 internal: dict[str, InternalRoute] | None = None) -> None:
+                 internal: dict[str, InternalRoute] | None = None, verifier: Verifier | None = None) -> None:
+        self.verifier = verifier
         self.providers = {p.service: p for p in providers}
         self.endpoint = endpoint
         self.internal: dict[str, InternalRoute] = dict(internal or {})
@@ -44,6 +48,7 @@ class Edge:
             req = execute_api_host_style(req) or req
             if req.path.startswith(("/_nubis/", "/_aws/")):
                 return await self._internal(req)
+        signed = req  # as it arrived (Host and path are signed)
         if ".s3." in req.headers.get("host", ""):
             req = s3_path_style(req) or req
         for provider in self.host_routers:
@@ -72,6 +77,16 @@ class Edge:
         )
         op = None
         try:
+            if self.verifier is not None:
+                family = "s3" if provider.service == "s3" else protocol.protocol
+                try:
+                    stream = self.verifier.check(signed, scope, family, req.path)
+                except AwsError as err:
+                    if family == "s3":  # S3's request ids are 16 hex digits
+                        err.fields.setdefault(REQUEST_ID_KEY, secrets.token_hex(8).upper())
+                    raise
+                if stream is not None:
+                    req = dataclasses.replace(req, stream=stream)
             if req.body_too_large:
                 raise AwsError("RequestEntityTooLargeException",
                                f"Request must be smaller than {MAX_BODY} bytes (received {req.body_too_large})", 413)

@@ -14,6 +14,7 @@ import orjson
 from ...engine import Engine, FunctionSpec, Invocation, InvocationResult, Throttled
 from ...events.async_invoke import AsyncInvokeQueue, Retry
 from ...server.context import RequestContext
+from ...server.credentials import function_credentials
 from ...server.errors import AwsError
 from . import event_invoke, limits
 from .aliases import pick_version
@@ -87,6 +88,8 @@ class Invoker:
 
     def _build_spec(self, rec: FunctionRecord, rev: Revision, endpoint: str) -> FunctionSpec:
         cfg = rev.config
+        # Session credentials only nubis and the function know (verifiable in every mode, see credentials.py).
+        key_id, secret, token = function_credentials(self.provider.secret, rec.account)
         return FunctionSpec(
             key=rev.engine_key,
             function_name=rec.name,
@@ -104,9 +107,9 @@ class Invoker:
             extra_env={
                 # boto3 inside the function talks to this nubis, as the same account.
                 "AWS_ENDPOINT_URL": endpoint,
-                "AWS_ACCESS_KEY_ID": rec.account,
-                "AWS_SECRET_ACCESS_KEY": "nubis",
-                "AWS_SESSION_TOKEN": "nubis",
+                "AWS_ACCESS_KEY_ID": key_id,
+                "AWS_SECRET_ACCESS_KEY": secret,
+                "AWS_SESSION_TOKEN": token,
             },
             reserved_concurrency=rec.reserved,
             scope=self.provider.scope(rec.account, rec.region),

@@ -64,6 +64,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         self.invoker = Invoker(self, engine, invoker_queue, async_retry_scale)
         self.endpoint = ""  # this server's base URL, set once it listens (functions call back to it)
         self.bus: Bus | None = None  # set by the app: Code.S3Bucket/S3Key are read through bus.objects
+        self.verifier: Any = None  # set by the app: SigV4 checks for function URLs with AuthType AWS_IAM
         self._index_urls()
         self._tasks: set[asyncio.Task] = set()
         self._pc_init()

@@ -163,6 +163,13 @@ class FunctionUrlOps:
         scope = parse_scope(req.headers.get("authorization"), req.query)
         if cfg["AuthType"] == "AWS_IAM" and scope is None:
             return _plain(403, "Forbidden")
+        if cfg["AuthType"] == "AWS_IAM" and self.verifier is not None:
+            try:
+                self.verifier.check(req, scope, "rest-json")
+            except AwsError as err:  # a known key with a wrong signature, or strict mode
+                resp = _plain(403, err.message)
+                resp.headers.append(("x-amzn-ErrorType", err.code))
+                return resp
         if cfg["AuthType"] == "NONE" and not _public_invoke_allowed(rec, qualifier):
             return _plain(403, "Forbidden")
         alias = rec.aliases.get(qualifier)
