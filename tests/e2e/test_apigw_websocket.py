@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import socket
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -217,7 +219,7 @@ def test_connect_rejection_and_unknown_stage(server, chat):
     assert err.value.response.status_code == 403
 
 
-def test_management_api_from_outside(server, chat):
+def test_management_api_from_outside(server, chat, out_dir):
     api_id = chat["ApiId"]
     mgmt = management(f"{server.endpoint}/_aws/execute-api/{api_id}/dev")
     with open_ws(server, api_id, "dev") as ws:
@@ -248,6 +250,22 @@ def test_management_api_from_outside(server, chat):
     with pytest.raises(ClientError) as err:
         mgmt.delete_connection(ConnectionId=connection_id)
     assert err.value.response["Error"]["Code"] == "GoneException"
+    ctx = wait_for_file(out_dir / f"disconnect-{connection_id}.json")["requestContext"]
+    assert ctx["disconnectStatusCode"] == 1000 and "deleted" in ctx["disconnectReason"]
+
+    unsigned = urllib.request.Request(f"{server.endpoint}/_aws/execute-api/{api_id}/dev/@connections/{connection_id}")
+    with pytest.raises(urllib.error.HTTPError) as http_err:
+        urllib.request.urlopen(unsigned, timeout=30)
+    assert http_err.value.code == 403 and http_err.value.headers["x-amzn-ErrorType"].startswith("ForbiddenException")
+
+
+def test_dropped_connection_runs_disconnect_with_1006(server, chat, out_dir):
+    ws = open_ws(server, chat["ApiId"], "dev")
+    ws.send(json.dumps({"action": "boom"}))
+    connection_id = json.loads(ws.recv(timeout=30))["connectionId"]
+    ws.socket.close()  # no close frame: the TCP connection just goes away
+    ctx = wait_for_file(out_dir / f"disconnect-{connection_id}.json")["requestContext"]
+    assert ctx["disconnectStatusCode"] == 1006 and ctx["eventType"] == "DISCONNECT"
 
 
 def test_unmatched_message_without_default_route_is_forbidden(server, gw, node_fn):

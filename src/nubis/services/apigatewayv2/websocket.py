@@ -24,7 +24,7 @@ from wsproto.utilities import generate_accept_token
 from ...events.bus import Bus, SyncResult, Throttled, TriggerError
 from ...server.messages import HttpRequest, HttpResponse
 from .connections import ConnectionRegistry, WsConnection, new_connection_id
-from .gateway import gateway_response, new_request_id
+from .gateway import gateway_response, new_request_id, substitute_stage_variables
 from .integrations import lambda_function_arn
 from .lambda_proxy import PRINCIPAL, GatewayError
 from .responses import two_way
@@ -136,7 +136,7 @@ class WebSocketGateway:
             integration = self._integration(snapshot, route)
             if integration["IntegrationType"] == "AWS_PROXY":
                 event = connect_event(conn, req, request_id, stage_variables)
-                result = await invoke_function(self.bus, rec, integration.get("IntegrationUri", ""), event,
+                result = await invoke_function(self.bus, rec, self._uri(integration, stage), event,
                                                route_arn(rec, stage_name, "$connect"),
                                                integration.get("TimeoutInMillis", 29000) / 1000)
                 refused = _connect_refusal(result.payload)
@@ -146,6 +146,10 @@ class WebSocketGateway:
                 if protocol:
                     headers.append(("Sec-WebSocket-Protocol", protocol))
         return HttpResponse(101, headers, upgrade=lambda upgraded: self._session(conn, upgraded))
+
+    @staticmethod
+    def _uri(integration: dict, stage: dict) -> str:
+        return substitute_stage_variables(integration.get("IntegrationUri", ""), stage.get("StageVariables") or {})
 
     @staticmethod
     def _integration(snapshot: dict, route: dict) -> dict:
@@ -212,7 +216,7 @@ class WebSocketGateway:
             if integration["IntegrationType"] != "AWS_PROXY":
                 return  # MOCK: accepted, nothing to send back
             event = message_event(conn, route["RouteKey"], message, request_id, stage.get("StageVariables"))
-            result = await invoke_function(self.bus, rec, integration.get("IntegrationUri", ""), event,
+            result = await invoke_function(self.bus, rec, self._uri(integration, stage), event,
                                            route_arn(rec, conn.stage, route["RouteKey"]),
                                            integration.get("TimeoutInMillis", 29000) / 1000)
         except GatewayError as err:
@@ -241,7 +245,7 @@ class WebSocketGateway:
             if integration["IntegrationType"] != "AWS_PROXY":
                 return
             event = disconnect_event(conn, code, reason, request_id, served[0].get("StageVariables"))
-            await invoke_function(self.bus, rec, integration.get("IntegrationUri", ""), event,
+            await invoke_function(self.bus, rec, self._uri(integration, served[0]), event,
                                   route_arn(rec, conn.stage, "$disconnect"),
                                   integration.get("TimeoutInMillis", 29000) / 1000)
         except GatewayError as err:
