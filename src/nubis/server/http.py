@@ -9,6 +9,11 @@ at header time (S3 uploads of up to 5 GB): those are dispatched at once with `re
 async iterable of chunks with back-pressure (reading from the socket pauses while the handler
 lags), and `100 Continue` is only sent when the handler starts reading. A response may likewise
 carry `resp.stream` (large downloads), written chunk by chunk as the socket drains.
+
+Protocol upgrades (WebSocket): a request with `Connection: Upgrade` is handled like any other; if
+the answer is `101` with `resp.upgrade` set, the head is written and the callback takes over the
+connection's bytes through an :class:`UpgradedConnection` (bytes that followed the request are
+kept for it). Any other answer to an upgrade request closes the connection after it.
 """
 from __future__ import annotations
 
@@ -34,6 +39,14 @@ _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 def _status_line(status: int) -> bytes:
     return f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n".encode()
+
+
+def encode_head(resp: HttpResponse) -> bytes:
+    """The status line and headers alone (a `101 Switching Protocols` answer)."""
+    parts = [_status_line(resp.status)]
+    parts.extend(f"{k}: {v}\r\n".encode("latin-1", "replace") for k, v in resp.headers)
+    parts.append(b"\r\n")
+    return b"".join(parts)
 
 
 def encode_response(resp: HttpResponse, keep_alive: bool, head_only: bool = False) -> bytes:
@@ -157,10 +170,83 @@ class BodyStream:
                 self._waiter = None
 
 
+class UpgradedConnection:
+    """A connection's raw bytes after `101 Switching Protocols`, for the protocol that took it over.
+
+    Reading pauses on the socket while more than HIGH_WATER bytes wait to be read.
+    """
+
+    HIGH_WATER = 1024 * 1024
+
+    def __init__(self, conn: "_Connection") -> None:
+        self._conn = conn
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._paused = False
+        self._eof = False
+        self._waiter: asyncio.Future | None = None
+
+    @property
+    def remote(self) -> str:
+        return self._conn.remote
+
+    @property
+    def closed(self) -> bool:
+        return self._conn.closed or self._conn.transport is None or self._conn.transport.is_closing()
+
+    # -- fed by the connection
+    def feed(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered > self.HIGH_WATER and not self._paused and self._conn.transport is not None:
+            self._paused = True
+            self._conn.transport.pause_reading()
+        self._wake()
+
+    def eof(self) -> None:
+        self._eof = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    # -- used by the protocol handler
+    async def read(self) -> bytes:
+        """The next bytes from the peer; b"" once the connection is gone."""
+        while not self._chunks:
+            if self._eof:
+                return b""
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        data = self._chunks.popleft()
+        self._buffered -= len(data)
+        if self._paused and self._buffered <= self.HIGH_WATER // 2:
+            self._paused = False
+            if not self.closed:
+                self._conn.transport.resume_reading()  # type: ignore[union-attr]
+        return data
+
+    def write(self, data: bytes) -> None:
+        if not self.closed:
+            self._conn.transport.write(data)  # type: ignore[union-attr]
+
+    async def drain(self) -> None:
+        """Wait until the socket has taken what was written (back-pressure for senders)."""
+        await self._conn.wait_writable()
+
+    def close(self) -> None:
+        if self._conn.transport is not None:
+            self._conn.transport.close()
+
+
 class _Connection(asyncio.Protocol):
     __slots__ = ("handler", "transport", "parser", "url", "headers", "body", "queue", "worker",
                  "remote", "closed", "too_large", "_connections", "_size", "server", "stream",
-                 "_write_paused", "_drain_waiter")
+                 "_write_paused", "_drain_waiter", "upgraded", "upgrade_request")
 
     DRAIN_LIMIT = 8 * 1024 * 1024
 
@@ -181,6 +267,8 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.too_large = False
         self._connections = connections
+        self.upgraded: UpgradedConnection | None = None  # set once the parser has seen an upgrade request
+        self.upgrade_request: HttpRequest | None = None
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -199,6 +287,8 @@ class _Connection(asyncio.Protocol):
             self._drain_waiter.set_result(None)
         if self.worker is not None:
             self.queue.put_nowait(None)
+        if self.upgraded is not None:
+            self.upgraded.eof()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -208,11 +298,26 @@ class _Connection(asyncio.Protocol):
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_result(None)
 
+    async def wait_writable(self) -> None:
+        if self._write_paused and not self.closed:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._drain_waiter
+            finally:
+                self._drain_waiter = None
+
     def data_received(self, data: bytes) -> None:
+        if self.upgraded is not None:
+            self.upgraded.feed(data)
+            return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._fail(400)
+        except httptools.HttpParserUpgrade as exc:
+            # The request was dispatched (on_message_complete); what follows it is the new protocol's.
+            self.upgraded = UpgradedConnection(self)
+            offset = exc.args[0] if exc.args else len(data)
+            if offset < len(data):
+                self.upgraded.feed(data[offset:])
         except httptools.HttpParserError:
             self._fail(400)
 
@@ -282,6 +387,8 @@ class _Connection(asyncio.Protocol):
             remote=self.remote,
             body_too_large=self._size if self.too_large else 0,
         )
+        if "upgrade" in self.headers and self.parser.should_upgrade():
+            self.upgrade_request = req
         self._dispatch(req, self.parser.should_keep_alive())
 
     def _dispatch(self, req: HttpRequest, keep_alive: bool) -> None:
@@ -321,6 +428,8 @@ class _Connection(asyncio.Protocol):
             if resp.stream is not None:
                 await _close_stream(resp.stream)
             return False
+        if req is self.upgrade_request:
+            return await self._finish_upgrade(req, resp)
         if resp.stream is not None:
             self.transport.write(encode_response(resp, keep_alive, head_only=True))
             if req.method != "HEAD":
@@ -335,6 +444,25 @@ class _Connection(asyncio.Protocol):
             return False
         return True
 
+    async def _finish_upgrade(self, req: HttpRequest, resp: HttpResponse) -> bool:
+        """Hand the connection to `resp.upgrade` after a 101; any other answer ends the connection."""
+        assert self.transport is not None
+        upgraded = self.upgraded
+        if resp.status != 101 or resp.upgrade is None or upgraded is None:
+            if resp.stream is not None:
+                await _close_stream(resp.stream)
+            self.transport.write(encode_response(resp, False, head_only=req.method == "HEAD"))
+            self.transport.close()
+            return False
+        self.transport.write(encode_head(resp))
+        try:
+            await resp.upgrade(upgraded)
+        except Exception:
+            log.exception("the handler of an upgraded connection failed; closing it")
+        finally:
+            upgraded.close()
+        return False
+
     async def _write_stream(self, stream: AsyncIterator[bytes]) -> bool:
         """Write a streamed body as the socket drains; False if the connection is gone or it failed."""
         try:
@@ -343,11 +471,7 @@ class _Connection(asyncio.Protocol):
                     return False
                 self.transport.write(chunk)
                 if self._write_paused:
-                    self._drain_waiter = asyncio.get_running_loop().create_future()
-                    try:
-                        await self._drain_waiter
-                    finally:
-                        self._drain_waiter = None
+                    await self.wait_writable()
             return not self.closed
         except Exception:
             log.exception("streaming a response body failed; closing the connection")
@@ -391,7 +515,8 @@ class HttpServer:
         """Stop accepting, let requests in progress finish (up to grace_s), then close connections."""
         await self.stop_accepting()
         deadline = asyncio.get_running_loop().time() + grace_s
-        while any(c.worker is not None for c in self.connections):
+        # Upgraded connections (WebSockets) are long-lived: they are closed below, not waited for.
+        while any(c.worker is not None and c.upgraded is None for c in self.connections):
             if asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.02)

@@ -4,7 +4,7 @@ Kept free of any server machinery so that the protocol layer and tests can build
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -40,6 +40,9 @@ class HttpResponse:
     # A body written chunk by chunk after the headers (large downloads); the headers must then carry
     # Content-Length, and `body` is ignored.
     stream: AsyncIterator[bytes] | None = None
+    # For a `101 Switching Protocols` answer to an upgrade request: takes over the connection
+    # (called with a server.http.UpgradedConnection) and returns when done with it.
+    upgrade: Callable[[Any], Awaitable[None]] | None = None
 
     def header(self, name: str) -> str | None:
         lname = name.lower()

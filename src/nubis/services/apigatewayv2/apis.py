@@ -9,6 +9,7 @@ from ...server.context import RequestContext
 from .errors import bad_request, not_found
 from .integrations import lambda_function_arn
 from .matching import RouteKeyError, parse_route_key
+from .selection import SelectionError, parse_selection
 from .store import (INTEGRATION_ID_LEN, ROUTE_ID_LEN, ApiRecord, new_id, now)
 
 if TYPE_CHECKING:
@@ -37,10 +38,19 @@ def paginate(items: list[dict], p: dict) -> dict:
     return out
 
 
+def check_selection(expression: str) -> None:
+    try:
+        parse_selection(expression)
+    except SelectionError as err:
+        raise bad_request(str(err)) from None
+
+
 class ApiOps:
     def api_view(self: ApiGatewayV2Provider, ctx: RequestContext, rec: ApiRecord) -> dict:
         view = copy.deepcopy(rec.api)
         view["ApiEndpoint"] = self.api_endpoint(ctx, rec.api_id)
+        if rec.api["ProtocolType"] == "WEBSOCKET":
+            view["ApiEndpoint"] = "ws" + view["ApiEndpoint"][4:]  # http://... -> ws://...
         view.setdefault("Tags", {})
         return view
 
@@ -54,6 +64,7 @@ class ApiOps:
         else:
             if not selection:
                 raise bad_request("Route selection expression is required for WEBSOCKET Apis")
+            check_selection(selection)
             for member in ("Target", "RouteKey", "CorsConfiguration", "CredentialsArn"):
                 if p.get(member) is not None:
                     raise bad_request(f"{member} is only supported for HTTP APIs")
@@ -126,6 +137,7 @@ class ApiOps:
             if http and selection not in (HTTP_ROUTE_SELECTION, "${request.method} ${request.path}"):
                 raise bad_request(f"Unsupported route selection expression for HTTP Apis: {selection}")
             if not http:
+                check_selection(selection)
                 api["RouteSelectionExpression"] = selection
         for member in ("Name", "Description", "Version", "ApiKeySelectionExpression", "DisableSchemaValidation",
                        "DisableExecuteApiEndpoint", "IpAddressType"):
@@ -137,6 +149,8 @@ class ApiOps:
                 raise bad_request("CorsConfiguration is only supported for HTTP APIs")
             api["CorsConfiguration"] = self.check_cors({**api.get("CorsConfiguration", {}), **p["CorsConfiguration"]})
             redeploy = True
+        if not http and any(p.get(m) is not None for m in ("Target", "RouteKey", "CredentialsArn")):
+            raise bad_request("Target, RouteKey and CredentialsArn are only supported for HTTP APIs")
         if p.get("Target") is not None or p.get("RouteKey") is not None or p.get("CredentialsArn") is not None:
             redeploy |= self._update_quick_create(rec, p)
         if redeploy:

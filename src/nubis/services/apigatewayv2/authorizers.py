@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from .provider import ApiGatewayV2Provider
 
 _IDENTITY = re.compile(r"\$(request\.header|request\.querystring|context|stageVariables)\.[A-Za-z0-9_.\-]+")
+# WebSocket APIs name identity sources without the '$': route.request.header.Auth, route.request.querystring.token
+_WS_IDENTITY = re.compile(r"(route\.request\.header|route\.request\.querystring|context|stageVariables)\.[A-Za-z0-9_.\-]+")
 _MEMBERS = ("AuthorizerCredentialsArn", "AuthorizerPayloadFormatVersion", "AuthorizerResultTtlInSeconds",
             "AuthorizerType", "AuthorizerUri", "EnableSimpleResponses", "IdentitySource",
             "IdentityValidationExpression", "JwtConfiguration", "Name")
@@ -28,6 +30,9 @@ def check_authorizer(rec: ApiRecord, a: dict) -> None:
     if rec.api["ProtocolType"] == "HTTP" and kind not in ("REQUEST", "JWT"):
         raise bad_request(f"AuthorizerType {kind} is not supported for HTTP APIs; use REQUEST or JWT")
     sources = a.get("IdentitySource") or []
+    if rec.api["ProtocolType"] == "WEBSOCKET":
+        _check_websocket(a, sources)
+        return
     for source in sources:
         if not _IDENTITY.fullmatch(source):
             raise bad_request(f"Invalid identity source {source}: expected $request.header.<name>, "
@@ -56,6 +61,22 @@ def check_authorizer(rec: ApiRecord, a: dict) -> None:
                               "(AuthorizerResultTtlInSeconds > 0)")
 
 
+def _check_websocket(a: dict, sources: list[str]) -> None:
+    if a["AuthorizerType"] != "REQUEST":
+        raise bad_request(f"AuthorizerType {a['AuthorizerType']} is not supported for WebSocket APIs; use REQUEST")
+    for source in sources:
+        if not _WS_IDENTITY.fullmatch(source):
+            raise bad_request(f"Invalid identity source {source}: expected route.request.header.<name>, "
+                              "route.request.querystring.<name>, context.<name> or stageVariables.<name>")
+    for member in ("AuthorizerPayloadFormatVersion", "EnableSimpleResponses", "JwtConfiguration"):
+        if a.get(member):
+            raise bad_request(f"{member} is only supported for HTTP APIs")
+    uri = a.get("AuthorizerUri")
+    if not uri or lambda_function_arn(uri) is None:
+        raise bad_request(f"Invalid authorizer URI specified: {uri}. Expected "
+                          "arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function-arn>/invocations")
+
+
 class AuthorizerOps:
     def _authorizer(self, rec: ApiRecord, authorizer_id: str) -> dict:
         authorizer = rec.authorizers.get(authorizer_id)
@@ -68,7 +89,8 @@ class AuthorizerOps:
         authorizer = {k: p[k] for k in _MEMBERS if p.get(k) is not None}
         if authorizer["AuthorizerType"] == "REQUEST":
             authorizer.setdefault("AuthorizerResultTtlInSeconds", 0)
-            authorizer.setdefault("EnableSimpleResponses", False)
+            if rec.api["ProtocolType"] == "HTTP":
+                authorizer.setdefault("EnableSimpleResponses", False)
         check_authorizer(rec, authorizer)
         authorizer["AuthorizerId"] = new_id(AUTHORIZER_ID_LEN, rec.authorizers)
         rec.authorizers[authorizer["AuthorizerId"]] = authorizer

@@ -31,7 +31,8 @@ class DeploymentOps:
         rec.deployments[deployment_id] = {"meta": meta, "snapshot": {
             "routes": copy.deepcopy(rec.routes), "integrations": copy.deepcopy(rec.integrations),
             "authorizers": copy.deepcopy(rec.authorizers),
-            "cors": copy.deepcopy(rec.api.get("CorsConfiguration"))}}
+            "cors": copy.deepcopy(rec.api.get("CorsConfiguration")),
+            "route_responses": copy.deepcopy(rec.route_responses)}}
         return deployment_id
 
     @staticmethod

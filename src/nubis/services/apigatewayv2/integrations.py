@@ -1,4 +1,5 @@
-"""Create/Get/GetIntegrations/Update/DeleteIntegration: AWS_PROXY (Lambda) and HTTP_PROXY for HTTP APIs."""
+"""Create/Get/GetIntegrations/Update/DeleteIntegration: AWS_PROXY (Lambda) and HTTP_PROXY for HTTP APIs,
+AWS_PROXY and MOCK for WebSocket APIs."""
 from __future__ import annotations
 
 import copy
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
 _LAMBDA_ARN = re.compile(r"arn:aws[a-zA-Z-]*:lambda:[^:]+:\d{12}:function:[^/]+")
 _INVOCATION_URI = re.compile(r"arn:aws[a-zA-Z-]*:apigateway:[^:]+:lambda:path/2015-03-31/functions/(.+)/invocations")
 HTTP_API_TYPES = ("AWS_PROXY", "HTTP_PROXY")
+WEBSOCKET_TYPES = ("AWS_PROXY", "MOCK", "AWS", "HTTP", "HTTP_PROXY")
+WEBSOCKET_SERVED = ("AWS_PROXY", "MOCK")
 
 
 def lambda_function_arn(uri: str) -> str | None:
@@ -45,6 +48,16 @@ class IntegrationOps:
                                   "use AWS_PROXY with a Lambda function or HTTP_PROXY.")
             if i.get("ConnectionType", "INTERNET") != "INTERNET":
                 raise bad_request("nubis does not support VPC_LINK connections; use ConnectionType INTERNET.")
+        else:
+            if kind not in WEBSOCKET_TYPES:
+                raise bad_request(f"Integration type {kind} is not supported for WebSocket APIs")
+            if kind not in WEBSOCKET_SERVED:
+                raise bad_request(f"nubis does not support {kind} integrations for WebSocket APIs yet; use AWS_PROXY "
+                                  "(Lambda) or MOCK.")
+            if i.get("PayloadFormatVersion", "1.0") != "1.0":
+                raise bad_request("PayloadFormatVersion must be 1.0 for WebSocket APIs")
+            if i.get("IntegrationSubtype"):
+                raise bad_request("IntegrationSubtype is only supported for HTTP APIs")
         uri = i.get("IntegrationUri")
         if kind == "AWS_PROXY":
             if not uri:
@@ -111,6 +124,7 @@ class IntegrationOps:
             raise conflict(f"Unable to delete integration {p['IntegrationId']}: it is the target of route(s) "
                            f"{', '.join(users)}. Update or delete the route(s) first.")
         del rec.integrations[p["IntegrationId"]]
+        rec.integration_responses.pop(p["IntegrationId"], None)
         self.auto_deploy(rec)
         self.store.save(rec)
         return {}

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from .provider import ApiGatewayV2Provider
 
 AUTH_TYPES_HTTP = ("NONE", "JWT", "CUSTOM", "AWS_IAM")
+AUTH_TYPES_WEBSOCKET = ("NONE", "CUSTOM", "AWS_IAM")
+WEBSOCKET_KEYS = ("$connect", "$disconnect", "$default")
 _MEMBERS = ("ApiKeyRequired", "AuthorizationScopes", "AuthorizationType", "AuthorizerId", "ModelSelectionExpression",
             "OperationName", "RequestModels", "RequestParameters", "RouteKey", "RouteResponseSelectionExpression",
             "Target")
@@ -33,6 +35,10 @@ class RouteOps:
                 parse_route_key(key)
             except RouteKeyError as err:
                 raise bad_request(str(err)) from None
+            if route.get("RouteResponseSelectionExpression") is not None:
+                raise bad_request("RouteResponseSelectionExpression is only supported for WebSocket APIs")
+        else:
+            self._check_websocket_route(route)
         for other in rec.routes.values():
             if other["RouteKey"] == key and other["RouteId"] != route.get("RouteId"):
                 raise conflict(f"Route with key {key} already exists for this API")
@@ -56,6 +62,22 @@ class RouteOps:
             raise bad_request("AuthorizerId can only be set when AuthorizationType is JWT or CUSTOM")
         if route.get("AuthorizationScopes") and auth != "JWT":
             raise bad_request("AuthorizationScopes are only supported for JWT authorizers")
+
+    @staticmethod
+    def _check_websocket_route(route: dict) -> None:
+        key = route["RouteKey"]
+        if not key or len(key) > 128 or (key.startswith("$") and key not in WEBSOCKET_KEYS):
+            raise bad_request(f"Unable to create Route. Route key '{key}' is invalid: use $connect, $disconnect, "
+                              "$default or a custom key that does not start with '$'.")
+        auth = route.get("AuthorizationType", "NONE")
+        if auth not in AUTH_TYPES_WEBSOCKET:
+            raise bad_request(f"AuthorizationType {auth} is not supported for WebSocket APIs")
+        if auth != "NONE" and key != "$connect":
+            raise bad_request("Currently, authorization is restricted to the $connect route only")
+        expression = route.get("RouteResponseSelectionExpression")
+        if expression is not None and expression != "$default":
+            raise bad_request(f"Invalid route response selection expression: {expression}. Only $default is "
+                              "supported for WebSocket APIs")
 
     async def create_route(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
         rec = self.api_record(ctx, p["ApiId"])
@@ -98,6 +120,7 @@ class RouteOps:
         rec = self.api_record(ctx, p["ApiId"])
         self._route(rec, p["RouteId"])
         del rec.routes[p["RouteId"]]
+        rec.route_responses.pop(p["RouteId"], None)
         self.auto_deploy(rec)
         self.store.save(rec)
         return {}

@@ -1,5 +1,5 @@
-"""HTTP APIs as nubis keeps them: one record per API (its configuration, routes, integrations, stages,
-deployments and authorizers), held in memory for the request path and written through to SQLite."""
+"""HTTP and WebSocket APIs as nubis keeps them: one record per API (its configuration, routes,
+integrations, stages, deployments, authorizers and WebSocket route/integration responses), held in memory for the request path and written through to SQLite."""
 from __future__ import annotations
 
 import secrets
@@ -18,8 +18,9 @@ CREATE TABLE IF NOT EXISTS apigwv2_apis (
 
 _ALPHABET = string.ascii_lowercase + string.digits
 
-# AWS's identifier lengths: API 10, route and integration 7, deployment and authorizer 6.
+# AWS's identifier lengths: API 10, route and integration 7, deployment, authorizer and responses 6.
 API_ID_LEN, ROUTE_ID_LEN, INTEGRATION_ID_LEN, DEPLOYMENT_ID_LEN, AUTHORIZER_ID_LEN = 10, 7, 7, 6, 6
+RESPONSE_ID_LEN = 6
 
 
 def new_id(length: int, taken: object = ()) -> str:
@@ -45,6 +46,9 @@ class ApiRecord:
     # deployment id -> {"meta": Deployment shape, "snapshot": {"routes", "integrations", "authorizers", "cors"}}
     deployments: dict[str, dict] = field(default_factory=dict)
     authorizers: dict[str, dict] = field(default_factory=dict)
+    # WebSocket APIs: route id -> {route response id -> RouteResponse}, integration id -> {id -> IntegrationResponse}
+    route_responses: dict[str, dict[str, dict]] = field(default_factory=dict)
+    integration_responses: dict[str, dict[str, dict]] = field(default_factory=dict)
 
     @property
     def api_id(self) -> str:
@@ -52,7 +56,8 @@ class ApiRecord:
 
     def to_doc(self) -> dict:
         return {"api": self.api, "routes": self.routes, "integrations": self.integrations, "stages": self.stages,
-                "deployments": self.deployments, "authorizers": self.authorizers}
+                "deployments": self.deployments, "authorizers": self.authorizers,
+                "route_responses": self.route_responses, "integration_responses": self.integration_responses}
 
 
 class ApiStore:
@@ -64,7 +69,8 @@ class ApiStore:
             doc = orjson.loads(row["doc"])
             self._by_id[row["api_id"]] = ApiRecord(row["account"], row["region"], doc["api"], doc["routes"],
                                                    doc["integrations"], doc["stages"], doc["deployments"],
-                                                   doc.get("authorizers", {}))
+                                                   doc.get("authorizers", {}), doc.get("route_responses", {}),
+                                                   doc.get("integration_responses", {}))
 
     def get(self, api_id: str) -> ApiRecord | None:
         return self._by_id.get(api_id)
