@@ -409,7 +409,8 @@ def cmd_server(args: argparse.Namespace) -> int:
         raise CliError(f"the server is not available in this installation ({e})") from None
     serve(host=args.host, port=args.port, data_dir=data_dir,
           account_concurrency=args.concurrency_limit, keep_alive_s=args.keep_alive,
-          async_retry_scale=args.async_retry_scale)
+          async_retry_scale=args.async_retry_scale, credentials_files=args.credentials,
+          verify_signatures=args.verify_signatures)
     return 0
 
 
@@ -813,6 +814,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--async-retry-scale", type=float, default=1.0, metavar="FACTOR",
                    help="multiply Lambda's async retry waits (1 and 2 minutes) by this, e.g. 0.01 in tests "
                         "(default %(default)g)")
+    p.add_argument("--credentials", metavar="FILE", action="append",
+                   help="an AWS shared-credentials file (e.g. ~/.aws/credentials) whose keys get their SigV4 "
+                        "signatures verified; repeatable (env NUBIS_CREDENTIALS; <data dir>/credentials is always read)")
+    p.add_argument("--verify-signatures", choices=("off", "known", "strict"),
+                   help="known: verify the keys of the credentials files, accept any other key (default); "
+                        "strict: refuse other keys too; off: never verify (env NUBIS_VERIFY_SIGNATURES)")
 
     p = command("deploy", cmd_deploy, "Create a function, or update its code (and the settings you pass).",
                 "nubis deploy ./hello --name hello --memory 256 --env STAGE=dev LOG_LEVEL=debug")

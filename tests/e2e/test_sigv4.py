@@ -57,10 +57,9 @@ def _start(tmp_path_factory, name: str, mode: str | None):
     extra = data.parent / "more-credentials"
     extra.write_text(f"[acct]\naws_access_key_id={ACCOUNT}\naws_secret_access_key={ACCOUNT_SECRET}\n"
                      "region=us-east-1\n")
-    env = {"NUBIS_CREDENTIALS": str(extra)}
-    if mode:
-        env["NUBIS_VERIFY_SIGNATURES"] = mode
-    return start_server(data, env=env)
+    if mode:  # the command-line flags (the default server: the environment variables)
+        return start_server(data, "--credentials", str(extra), "--verify-signatures", mode)
+    return start_server(data, env={"NUBIS_CREDENTIALS": str(extra)})
 
 
 @pytest.fixture(scope="module")
