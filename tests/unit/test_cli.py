@@ -319,7 +319,9 @@ def test_server_command_wires_arguments(monkeypatch, tmp_path):
     fake.serve = lambda **kw: calls.append(kw)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "nubis.server.app", fake)
     assert cli.main(["server", "--port", "9999", "--data-dir", str(tmp_path / "d"),
-                     "--concurrency-limit", "5", "--keep-alive", "30", "--async-retry-scale", "0.5"]) == 0
+                     "--concurrency-limit", "5", "--keep-alive", "30", "--async-retry-scale", "0.5",
+                     "--credentials", "a.ini", "--credentials", "b.ini", "--verify-signatures", "strict"]) == 0
     assert calls == [{"host": "127.0.0.1", "port": 9999, "data_dir": tmp_path / "d",
-                      "account_concurrency": 5, "keep_alive_s": 30.0, "async_retry_scale": 0.5}]
+                      "account_concurrency": 5, "keep_alive_s": 30.0, "async_retry_scale": 0.5,
+                      "credentials_files": ["a.ini", "b.ini"], "verify_signatures": "strict"}]
     assert (tmp_path / "d").is_dir()
