@@ -300,6 +300,27 @@ def test_resources_methods_integrations(apigw, py_echo):
 
 # -- serving: Lambda proxy --------------------------------------------------------------------------------
 
+def test_repeated_request_headers(server, shop):
+    """A header sent twice: its last value in `headers`, both in `multiValueHeaders` (payload 1.0)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    target = urlsplit(url(server, shop["id"], "/dev/items/7"))
+    conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+    conn.putrequest("GET", target.path)
+    conn.putheader("X-Multi", "first")
+    conn.putheader("X-Multi", "second")
+    conn.putheader("X-Single", "only")
+    conn.endheaders()
+    resp = conn.getresponse()
+    event = json.loads(resp.read())
+    conn.close()
+    assert resp.status == 200
+    assert event["headers"]["x-multi"] == "second"
+    assert event["multiValueHeaders"]["x-multi"] == ["first", "second"]
+    assert event["multiValueHeaders"]["x-single"] == ["only"]
+
+
 def test_proxy_event_shape_python(server, shop):
     status, headers, body = http(url(server, shop["id"], "/dev/items/42?color=red&color=blue&size=m"),
                                  headers={"X-Custom": "v", "Cookie": "session=abc"})

@@ -48,6 +48,14 @@ def forwarded_headers(req: HttpRequest, host: str, now: float) -> dict[str, str]
     return headers
 
 
+def single_and_multi_value(req: HttpRequest, headers: dict[str, str]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Payload 1.0's `headers` (a repeated header's last value, as AWS documents) and
+    `multiValueHeaders` (every value, in order)."""
+    repeated = req.repeated_headers or {}
+    single = {k: repeated[k][-1] if k in repeated else v for k, v in headers.items()}
+    return single, {k: list(repeated[k]) if k in repeated else [v] for k, v in headers.items()}
+
+
 def event_body(req: HttpRequest) -> tuple[str | None, bool]:
     """(body, isBase64Encoded): text content types as text, everything else base64."""
     if not req.body:
@@ -148,8 +156,8 @@ def v1_event(req: HttpRequest, *, resource: str, path: str, stage: str, api_id: 
              body: tuple[str | None, bool] | None = None, context_path: str | None = None) -> dict:
     """The payload-1.0 (REST API proxy) event; `version` is "1.0" for HTTP APIs, None for REST APIs.
 
-    Absent collections are null, as AWS sends them. Headers arrive with repeated values joined by
-    ", " from the HTTP server, so each multiValueHeaders entry holds that one joined value.
+    Absent collections are null, as AWS sends them. A repeated header has its last value in
+    `headers` and every value in `multiValueHeaders`.
     `body` overrides how the body is encoded (REST APIs decide by the API's binary media types);
     `context_path` is requestContext.path when it differs from `path` (REST: it includes the stage).
     """
@@ -158,6 +166,7 @@ def v1_event(req: HttpRequest, *, resource: str, path: str, stage: str, api_id: 
     headers = forwarded_headers(req, host, now)
     if "cookie" in req.headers:
         headers["cookie"] = req.headers["cookie"]
+    headers, multi_headers = single_and_multi_value(req, headers)
     multi_query: dict[str, list[str]] = {}
     for k, v in parse_qsl(req.query, keep_blank_values=True):
         multi_query.setdefault(k, []).append(v)
@@ -167,7 +176,7 @@ def v1_event(req: HttpRequest, *, resource: str, path: str, stage: str, api_id: 
         event["version"] = version
     event.update({
         "resource": resource, "path": path, "httpMethod": req.method,
-        "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "headers": headers, "multiValueHeaders": multi_headers,
         "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
         "multiValueQueryStringParameters": multi_query or None,
         "requestContext": {

@@ -244,7 +244,7 @@ class UpgradedConnection:
 
 
 class _Connection(asyncio.Protocol):
-    __slots__ = ("handler", "transport", "parser", "url", "headers", "body", "queue", "worker",
+    __slots__ = ("handler", "transport", "parser", "url", "headers", "repeated", "body", "queue", "worker",
                  "remote", "closed", "too_large", "_connections", "_size", "server", "stream",
                  "_write_paused", "_drain_waiter", "upgraded", "upgrade_request")
 
@@ -260,6 +260,7 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.url = b""
         self.headers: dict[str, str] = {}
+        self.repeated: dict[str, list[str]] | None = None
         self.body: list[bytes] = []
         self.queue: asyncio.Queue[tuple[HttpRequest, bool] | None] = asyncio.Queue()
         self.worker: asyncio.Task | None = None
@@ -330,6 +331,7 @@ class _Connection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.url = b""
         self.headers = {}
+        self.repeated = None
         self.body = []
         self.too_large = False
         self._size = 0
@@ -341,6 +343,12 @@ class _Connection(asyncio.Protocol):
         key = name.decode("latin-1").lower()
         val = value.decode("latin-1")
         if key in self.headers:
+            if self.repeated is None:
+                self.repeated = {}
+            values = self.repeated.get(key)
+            if values is None:  # the second time: the value so far is the first one
+                values = self.repeated[key] = [self.headers[key]]
+            values.append(val)
             self.headers[key] += ", " + val
         else:
             self.headers[key] = val
@@ -355,7 +363,7 @@ class _Connection(asyncio.Protocol):
                 raw = self.url.decode("latin-1")
                 path, _, query = raw.partition("?")
                 req = HttpRequest(method=method, path=path, query=query, headers=self.headers, body=b"",
-                                  remote=self.remote, stream=self.stream)
+                                  remote=self.remote, stream=self.stream, repeated_headers=self.repeated)
                 self._dispatch(req, self.parser.should_keep_alive())
                 return
         if expect and self.transport:
@@ -386,6 +394,7 @@ class _Connection(asyncio.Protocol):
             body=b"".join(self.body) if not self.too_large else b"",
             remote=self.remote,
             body_too_large=self._size if self.too_large else 0,
+            repeated_headers=self.repeated,
         )
         if "upgrade" in self.headers and self.parser.should_upgrade():
             self.upgrade_request = req

@@ -22,6 +22,9 @@ class HttpRequest:
     # A body still arriving (the server was asked to stream it, see HttpServer.stream_if): an async
     # iterable of byte chunks; `body` is then empty.
     stream: Any = None
+    # Headers that came more than once: every value in order (`headers` has them joined by ", ").
+    # Payload-1.0 events need them apart (multiValueHeaders); None when no header repeated.
+    repeated_headers: dict[str, list[str]] | None = None
 
     @property
     def decoded_path(self) -> str:

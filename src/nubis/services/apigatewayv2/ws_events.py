@@ -12,7 +12,7 @@ import os
 import time
 from urllib.parse import parse_qsl
 
-from ...events.http_events import forwarded_headers, request_time
+from ...events.http_events import forwarded_headers, request_time, single_and_multi_value
 from ...server.messages import HttpRequest
 from .connections import WsConnection
 
@@ -38,8 +38,8 @@ def _context(conn: WsConnection, route_key: str, event_type: str, request_id: st
 
 def connect_event(conn: WsConnection, req: HttpRequest, request_id: str, stage_variables: dict | None) -> dict:
     now = time.time()
-    headers = forwarded_headers(req, conn.domain_name, now)
-    event: dict = {"headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()}}
+    headers, multi_headers = single_and_multi_value(req, forwarded_headers(req, conn.domain_name, now))
+    event: dict = {"headers": headers, "multiValueHeaders": multi_headers}
     multi: dict[str, list[str]] = {}
     for k, v in parse_qsl(req.query, keep_blank_values=True):
         multi.setdefault(k, []).append(v)
