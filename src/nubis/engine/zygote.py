@@ -59,6 +59,7 @@ ENABLE_ENV = "NUBIS_ZYGOTE"  # "0" / "off" / "false": exec every environment
 START_TIMEOUT_S = 30.0  # importing boto3 on a loaded host can take seconds
 FORK_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
+SPARE_BATCH = 32  # spares asked for in one message (a burst)
 SPARE_DELAY_S = 0.025  # fork the next spare this long after one was taken (off the INIT's CPU)
 RETRY_AFTER_S = 30.0  # after a failed start, exec environments this long before trying again
 
@@ -371,6 +372,7 @@ class ZygoteLauncher:
         self._spare: _Spare | None = None  # forked in advance, waiting for a function
         self._spare_waiters: list[asyncio.Future] = []
         self._spares_asked = 0  # asked of the zygote, not arrived yet
+        self._write_wait = False  # a spare request waits for room in the socket buffer
         self._replenish: asyncio.TimerHandle | None = None
         self._children: dict[int, ForkedSandbox] = {}
         self._idle_since: float | None = None
@@ -741,31 +743,47 @@ class ZygoteLauncher:
             raise
 
     def _ask_spares(self) -> None:
-        """Keep one spare in reserve, plus one per waiting launch."""
+        """Keep one spare in reserve, plus one per waiting launch. A burst asks for many in
+        one message per ``SPARE_BATCH`` (the socket buffer would drop requests sent one by one)."""
         if self._replenish is not None:
             self._replenish.cancel()
             self._replenish = None
         want = len(self._spare_waiters) + 1 - (self._spare is not None) - self._spares_asked
         sock = self._sock
         while want > 0 and sock is not None:
-            self._tag += 1
-            req: dict = {"t": "spare", "tag": self._tag}
-            group = (self.spare_group(want + len(self._pending_groups))
-                     if self.spare_group is not None and self.spare_confine is not None else None)
-            if group is not None:
-                req["cgroup"] = list(group.procs_files)
+            n = min(want, SPARE_BATCH)
+            tags: list[int] = []
+            groups: list = []
+            for _ in range(n):
+                self._tag += 1
+                tags.append(self._tag)
+                groups.append(self.spare_group(want + len(self._pending_groups))
+                              if self.spare_group is not None and self.spare_confine is not None else None)
+            req: dict = {"t": "spare", "tags": tags}
+            if any(g is not None for g in groups):
+                req["cgroups"] = [list(g.procs_files) if g is not None else None for g in groups]
             try:
                 sock.send(json.dumps(req, separators=(",", ":")).encode())
-            except BlockingIOError:  # pragma: no cover - the zygote is far behind; asked again later
-                self._drop_group(group)
-                return
-            except OSError:
-                self._drop_group(group)
-                return  # EOF follows
-            if group is not None:
-                self._pending_groups[self._tag] = group
-            self._spares_asked += 1
-            want -= 1
+            except OSError as e:
+                for g in groups:
+                    self._drop_group(g)
+                if isinstance(e, BlockingIOError) and self._loop is not None and not self._write_wait:
+                    # The zygote is far behind: ask again once it has read what it was sent.
+                    self._write_wait = True
+                    self._loop.add_writer(sock.fileno(), self._on_writable)
+                return  # else EOF follows
+            for tag, g in zip(tags, groups):
+                if g is not None:
+                    self._pending_groups[tag] = g
+            self._spares_asked += n
+            want -= n
+
+    def _on_writable(self) -> None:
+        if self._write_wait:
+            self._write_wait = False
+            if self._sock is not None and self._loop is not None:
+                self._loop.remove_writer(self._sock.fileno())
+        self._ask_spares()
 
     def _drop_group(self, group) -> None:
         if group is not None and self.release_group is not None:
@@ -838,6 +856,9 @@ class ZygoteLauncher:
         self._sock = None
         if loop is not None and not loop.is_closed():
             loop.remove_reader(sock.fileno())
+            if self._write_wait:
+                loop.remove_writer(sock.fileno())
+        self._write_wait = False
         sock.close()
         was_ready = self.state == "ready"
         self.state = "stopped"

@@ -18,7 +18,8 @@ spare; the engine asks the zygote for the next spare afterwards.
       {"t": "s", "pid": pid}                       + fds [pidfd of the spare, its job socket]
       {"t": "x", "pid": pid, "status": wait status, "rss": ru_maxrss kB}
     engine -> zygote
-      {"t": "spare"}                               fork one more spare
+      {"t": "spare", "tags": [t, ...], "cgroups": [[cgroup.procs files] | null, ...]}
+                                                   fork one spare per tag (its reply echoes the tag)
     engine -> spare (job socket)
       {"cwd": dir, "env": {...}}                   + fds [control socket, log pipe write end]
       {"cwd", "env", "exec": argv}                 the same, for a runtime that is not this Python
@@ -244,7 +245,7 @@ class Zygote:
 
     def _on_request(self):
         try:
-            msg, fds, _flags, _addr = socket.recv_fds(self.sock, 4096, 4)
+            msg, fds, _flags, _addr = socket.recv_fds(self.sock, _RECV_BUF, 4)
         except OSError:
             msg, fds = b"", []
         for fd in fds:  # none expected
@@ -257,13 +258,17 @@ class Zygote:
         except ValueError:
             req = {}
         if req.get("t") == "spare":
-            return self._fork_spare(req)
+            tags = req.get("tags") or ()
+            cgroups = req.get("cgroups") or ()
+            for i, tag in enumerate(tags):
+                job = self._fork_spare(tag, cgroups[i] if i < len(cgroups) else None)
+                if job is not None:
+                    return job
         return None
 
-    def _fork_spare(self, req=None):
-        """Fork a spare for the engine's request ``req`` ({"t": "spare", "tag", "cgroup": [cgroup.procs
-        files the spare joins while it waits]}); the reply echoes the tag."""
-        req = req or {}
+    def _fork_spare(self, tag=None, cgroup=None):
+        """Fork a spare for the engine's request (``tag``; ``cgroup``: the cgroup.procs files the
+        spare joins while it waits); the reply echoes the tag."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         gc.freeze()  # whatever the loop allocated stays out of the children's collections too
         try:
@@ -274,13 +279,13 @@ class Zygote:
             return None  # the engine's next request tries again
         if pid == 0:
             theirs.close()
-            self.spare_cgroup = req.get("cgroup") or ()
+            self.spare_cgroup = cgroup or ()
             return mine
         mine.close()
         pidfd = os.pidfd_open(pid)
         self.children[pidfd] = pid
         self.poller.register(pidfd, select.POLLIN)
-        self._reply({"t": "s", "pid": pid, "tag": req.get("tag")}, [pidfd, theirs.fileno()])
+        self._reply({"t": "s", "pid": pid, "tag": tag}, [pidfd, theirs.fileno()])
         theirs.close()
         return None
 
