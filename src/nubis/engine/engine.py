@@ -507,7 +507,7 @@ class Engine:
             duration_ms = outcome.duration_ms
 
         if kind == "result" or kind == "error":
-            max_kb = env.peak_rss_kb()
+            max_kb = outcome.max_rss_kb or env.peak_rss_kb()  # reported by the runtime, else /proc
         else:
             max_kb = outcome.max_rss_kb or env.max_rss_kb
         max_mb = spec.memory_mb if outcome.oom else L.kb_to_mb(max_kb)

@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover
 
 
 HDR = struct.Struct("!IB")
+RSS = struct.Struct("!I")  # after the type byte of every runtime frame: its peak RSS in kB
 INV = struct.Struct("!qIIII")
 NONE_LEN = 0xFFFFFFFF
 NO_SENTINEL = 0x80  # runtime frame flag: output already drained, no sentinel follows
@@ -167,8 +168,8 @@ class _ControlProtocol(asyncio.Protocol):
         if not buf and len(data) >= 5:
             # Fast path: a whole frame in one read.
             n, ftype = HDR.unpack_from(data)
-            if len(data) == 4 + n:
-                self.env._on_frame(ftype, data[5:])
+            if len(data) == 4 + n and n >= 5:
+                self.env._on_frame(ftype, data[9:], RSS.unpack_from(data, 5)[0])
                 return
         buf += data
         while len(buf) >= 5:
@@ -176,9 +177,10 @@ class _ControlProtocol(asyncio.Protocol):
             end = 4 + n
             if len(buf) < end:
                 break
-            body = bytes(buf[5:end])
+            rss = RSS.unpack_from(buf, 5)[0] if n >= 5 else 0
+            body = bytes(buf[9:end])
             del buf[:end]
-            self.env._on_frame(ftype, body)
+            self.env._on_frame(ftype, body, rss)
 
     def eof_received(self):
         return False
@@ -264,6 +266,7 @@ class Environment:
         self._waiter: asyncio.Future | None = None
         self._token = b""
         self._frame: tuple[int, bytes] | None = None
+        self._frame_rss = 0  # the peak RSS the runtime reported with its frame (0: not reported)
         self._phase_events: list[tuple[int, str]] | None = None
         self._t0 = 0.0
         self._t_end = 0.0
@@ -342,9 +345,9 @@ class Environment:
         self.check_confinement()
         if outcome.kind == "ready":
             self.state = "ready"
-            outcome.max_rss_kb = self.peak_rss_kb()
+            outcome.max_rss_kb = outcome.max_rss_kb or self.peak_rss_kb()
         elif outcome.kind == "init_error":
-            outcome.max_rss_kb = self.peak_rss_kb()
+            outcome.max_rss_kb = outcome.max_rss_kb or self.peak_rss_kb()
             self.kill()
         return outcome, outcome.duration_ms
 
@@ -398,10 +401,13 @@ class Environment:
         self._timer = loop.call_later(timeout_s, self._on_timeout, timeout_s)  # type: ignore[union-attr]
         return fut
 
-    def _on_frame(self, ftype: int, body: bytes) -> None:
+    def _on_frame(self, ftype: int, body: bytes, rss: int = 0) -> None:
         if self._waiter is None or self._frame is not None:
             return  # unexpected frame; ignore
         self._t_end = time.perf_counter()
+        if rss > self.max_rss_kb:
+            self.max_rss_kb = rss
+        self._frame_rss = rss
         if ftype & NO_SENTINEL:
             # The runtime saw the pipe empty after its last write: everything
             # it printed has been read (and split) before this frame arrived.
@@ -432,7 +438,8 @@ class Environment:
         ftype, body = self._frame  # type: ignore[misc]
         duration_ms = (self._t_end - self._t0) * 1000.0
         kind = _FRAME_KINDS.get(ftype, "error")
-        self._resolve(waiter, Outcome(kind, body, self._phase_events or [], duration_ms))
+        self._resolve(waiter, Outcome(kind, body, self._phase_events or [], duration_ms,
+                                      max_rss_kb=self.max_rss_kb if self._frame_rss else None))
 
     def _resolve(self, waiter: asyncio.Future | None, outcome: Outcome) -> None:
         if waiter is None:
