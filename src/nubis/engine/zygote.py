@@ -7,12 +7,15 @@ zygote loads the runtime bootstrap and the common libraries (``json``, ``boto3``
 garbage collector and then forks one child per new execution environment. The child runs the
 bootstrap's ``main()``: INIT is still the import of the handler module, timed as Init Duration.
 
-The fork itself is off the cold-start path: the zygote keeps one *spare* child forked in advance
-(new session, PR_SET_PDEATHSIG, signals reset, its copy-on-write faults taken by a rehearsal of
-the runtime's start) that waits on a job socket the engine holds. A cold start is one message from
-the engine straight to the spare (the function's environment, cwd, control socket and log pipe);
-the next spare is asked for ``SPARE_DELAY_S`` later, so that its fork does not compete with the
-INIT for the CPU. Launches that find no spare wait for one (a burst asks for one per launch).
+The fork itself is off the cold-start path: the zygote keeps ``SPARES`` *spare* children forked in
+advance (new session, PR_SET_PDEATHSIG, signals reset, its copy-on-write faults taken by a
+rehearsal of the runtime's start, confinement and cgroup prepared), each waiting on a job socket
+the engine holds. Two, because preparing one takes 10-20 ms of wall time (joining its cgroups
+waits for RCU grace periods): back-to-back cold starts would otherwise wait for it. A cold start
+is one message from the engine straight to the oldest spare (the function's environment, cwd,
+control socket and log pipe); its replacement is asked for ``SPARE_DELAY_S`` later, so that its
+fork does not compete with the INIT for the CPU. Launches that find no spare wait for one (a
+burst asks for one per launch, ``SPARE_BATCH`` per message).
 
 The environment gets a :class:`ForkedSandbox`, the same handle as the exec launcher's
 :class:`~nubis.engine.sandbox.Sandbox` (pid, control socket, log pipe, ``watch``, ``kill``). The
@@ -59,6 +62,7 @@ ENABLE_ENV = "NUBIS_ZYGOTE"  # "0" / "off" / "false": exec every environment
 START_TIMEOUT_S = 30.0  # importing boto3 on a loaded host can take seconds
 FORK_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
+SPARES = 2  # spares kept in reserve: back-to-back cold starts each find one prepared
 SPARE_BATCH = 32  # spares asked for in one message (a burst)
 SPARE_DELAY_S = 0.025  # fork the next spare this long after one was taken (off the INIT's CPU)
 RETRY_AFTER_S = 30.0  # after a failed start, exec environments this long before trying again
@@ -369,7 +373,7 @@ class ZygoteLauncher:
         self._proc_pidfd: int | None = None
         self._starting: asyncio.Future | None = None
         self._hello: asyncio.Future | None = None
-        self._spare: _Spare | None = None  # forked in advance, waiting for a function
+        self._spares: list[_Spare] = []  # forked in advance, waiting for a function (oldest first)
         self._spare_waiters: list[asyncio.Future] = []
         self._spares_asked = 0  # asked of the zygote, not arrived yet
         self._write_wait = False  # a spare request waits for room in the socket buffer
@@ -574,6 +578,7 @@ class ZygoteLauncher:
             return False
         self.state = "ready"
         self.last_start_s = time.perf_counter() - t0
+        self._ask_spares()  # the zygote forked one spare after its hello; the rest of the reserve
         self.preloaded = frozenset(hello.get("preloaded") or ())
         pv = hello.get("python")
         self.hello_version = (int(pv[0]), int(pv[1])) if isinstance(pv, list) and len(pv) >= 2 else None
@@ -717,9 +722,8 @@ class ZygoteLauncher:
             return sb
 
     async def _take_spare(self) -> "_Spare":
-        spare = self._spare
-        if spare is not None:
-            self._spare = None
+        if self._spares:
+            spare = self._spares.pop(0)  # the oldest: the most likely to have finished preparing
             # The next spare is forked a little later: not while this environment runs its INIT.
             if self._replenish is None and self._loop is not None:
                 self._replenish = self._loop.call_later(SPARE_DELAY_S, self._ask_spares)
@@ -743,12 +747,12 @@ class ZygoteLauncher:
             raise
 
     def _ask_spares(self) -> None:
-        """Keep one spare in reserve, plus one per waiting launch. A burst asks for many in
+        """Keep ``SPARES`` spares in reserve, plus one per waiting launch. A burst asks for many in
         one message per ``SPARE_BATCH`` (the socket buffer would drop requests sent one by one)."""
         if self._replenish is not None:
             self._replenish.cancel()
             self._replenish = None
-        want = len(self._spare_waiters) + 1 - (self._spare is not None) - self._spares_asked
+        want = len(self._spare_waiters) + SPARES - len(self._spares) - self._spares_asked
         sock = self._sock
         while want > 0 and sock is not None:
             n = min(want, SPARE_BATCH)
@@ -831,10 +835,10 @@ class ZygoteLauncher:
             if not fut.done():
                 fut.set_result(spare)
                 return
-        if self._spare is None and self._sock is not None:
-            self._spare = spare
+        if len(self._spares) < SPARES and self._sock is not None:
+            self._spares.append(spare)
         else:
-            spare.close()  # one in reserve is enough; this one exits (EOF on its job socket)
+            spare.close()  # enough in reserve; this one exits (EOF on its job socket)
 
     def _on_exit_report(self, m: dict) -> None:
         pid = m.get("pid")
@@ -843,10 +847,13 @@ class ZygoteLauncher:
             if not self._children:
                 self._idle_since = time.monotonic()
             sb._reported(m.get("status"), int(m.get("rss") or 0))
-        elif self._spare is not None and self._spare.pid == pid:  # the spare died
-            self._spare.close()
-            self._spare = None
-            self._ask_spares()
+        else:
+            for spare in self._spares:
+                if spare.pid == pid:  # a spare died
+                    self._spares.remove(spare)
+                    spare.close()
+                    self._ask_spares()
+                    break
 
     def _lost(self) -> None:
         """The channel is closed (the zygote died, or we stop it)."""
@@ -872,9 +879,9 @@ class ZygoteLauncher:
         if self._hello is not None and not self._hello.done():
             self._hello.set_exception(_ZygoteGone())
             self._hello.exception()  # consumed: the waiter may have timed out already
-        if self._spare is not None:
-            self._spare.close()
-            self._spare = None
+        spares, self._spares = self._spares, []
+        for spare in spares:
+            spare.close()
         self._spares_asked = 0
         groups, self._pending_groups = list(self._pending_groups.values()), {}
         for group in groups:
