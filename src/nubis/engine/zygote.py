@@ -764,6 +764,10 @@ class ZygoteLauncher:
                 groups.append(self.spare_group(want + len(self._pending_groups))
                               if self.spare_group is not None and self.spare_confine is not None else None)
             req: dict = {"t": "spare", "tags": tags}
+            if self._spare_waiters:
+                # For launches waiting now (a burst): taken at once, so a rehearsal (which moves
+                # ~1 ms of copy-on-write faults from the INIT to the wait) would only add CPU.
+                req["now"] = True
             if any(g is not None for g in groups):
                 req["cgroups"] = [list(g.procs_files) if g is not None else None for g in groups]
             try:

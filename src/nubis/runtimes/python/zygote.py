@@ -18,8 +18,9 @@ spare; the engine asks the zygote for the next spare afterwards.
       {"t": "s", "pid": pid}                       + fds [pidfd of the spare, its job socket]
       {"t": "x", "pid": pid, "status": wait status, "rss": ru_maxrss kB}
     engine -> zygote
-      {"t": "spare", "tags": [t, ...], "cgroups": [[cgroup.procs files] | null, ...]}
-                                                   fork one spare per tag (its reply echoes the tag)
+      {"t": "spare", "tags": [t, ...], "cgroups": [[cgroup.procs files] | null, ...], "now": bool}
+                                                   fork one spare per tag (its reply echoes the tag);
+                                                   "now": launches wait for them, skip the rehearsal
     engine -> spare (job socket)
       {"cwd": dir, "env": {...}}                   + fds [control socket, log pipe write end]
       {"cwd", "env", "exec": argv}                 the same, for a runtime that is not this Python
@@ -181,6 +182,7 @@ class Zygote:
         self.prepared = None  # in a spare: what confinement.prepare() set up
         self.spare_cgroup = ()  # in a spare: the cgroup.procs files of the group it joins while waiting
         self.wake_r = self.wake_w = None
+        self.rehearsal = True  # in a spare: rehearse the runtime's start while waiting
         if _PRCTL is not None:
             _PRCTL(36, 1)  # PR_SET_CHILD_SUBREAPER: orphans of environments come to us
         r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -263,6 +265,7 @@ class Zygote:
             for i, tag in enumerate(tags):
                 job = self._fork_spare(tag, cgroups[i] if i < len(cgroups) else None)
                 if job is not None:
+                    self.rehearsal = not req.get("now")
                     return job
         return None
 
@@ -530,7 +533,8 @@ def _main():
     if job_sock is None:
         return None
     zyg.become_spare(job_sock)
-    zyg.rehearse(bootstrap)
+    if zyg.rehearsal:
+        zyg.rehearse(bootstrap)
     zyg.confine_ahead()
     zyg.take_job(job_sock, bootstrap)
     return bootstrap
