@@ -93,7 +93,8 @@ def new_log_stream_name(version: str, now: float | None = None) -> str:
 
 
 def lambda_environment(
-    spec: FunctionSpec, *, log_stream: str, runtime_dir: str, python: str, opt: str | None = None
+    spec: FunctionSpec, *, log_stream: str, runtime_dir: str, python: str, opt: str | None = None,
+    init_type: str = "on-demand",
 ) -> dict[str, str]:
     """The process environment of an execution environment (facts §3.4).
 
@@ -101,7 +102,9 @@ def lambda_environment(
     reserved, the user's variables, reserved platform extras (credentials),
     Lambda's reserved variables. ``opt``: where the function's layers appear
     (``/opt`` when they are mounted there, else their real directory; None
-    without layers): ``<opt>/lib`` joins LD_LIBRARY_PATH, ``<opt>/bin`` PATH.
+    without layers): ``<opt>/lib`` joins LD_LIBRARY_PATH, ``<opt>/bin`` PATH. ``init_type``:
+    AWS_LAMBDA_INITIALIZATION_TYPE (``on-demand`` or ``provisioned-concurrency``). Every
+    runtime's environment is built here (the Runtime API ones adjust it, see api_environment).
     """
     task_root = spec.code_dir
     ld = f"{task_root}:{task_root}/lib"
@@ -138,7 +141,7 @@ def lambda_environment(
             "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
             "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
             "LAMBDA_TASK_ROOT": task_root,
@@ -309,12 +312,10 @@ class Environment:
         t0 = time.perf_counter()
         lim = self.limits
         opt = lim.opt if lim is not None else (self.spec.opt_dir or None)
-        env = lambda_environment(
-            self.spec, log_stream=self.log_stream, runtime_dir=self.runtime_dir, python=self.python, opt=opt
-        )
+        env = lambda_environment(self.spec, log_stream=self.log_stream, runtime_dir=self.runtime_dir,
+                                 python=self.python, opt=opt, init_type=self.init_type)
         if opt:
             env["_NUBIS_OPT_DIR"] = opt  # the bootstrap puts its python dirs on sys.path
-        env["AWS_LAMBDA_INITIALIZATION_TYPE"] = self.init_type
         if launcher is not None:
             sb = await launcher.launch(
                 self.argv, cwd=self.spec.code_dir, env=env, limits=lim, opt_dir=self.spec.opt_dir or None

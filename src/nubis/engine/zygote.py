@@ -39,7 +39,6 @@ import asyncio
 import json
 import logging
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -47,7 +46,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .sandbox import ExitCallback, Sandbox
+from .sandbox import ExitCallback, Sandbox, open_status, pidfd_exited, read_vmhwm
 
 log = logging.getLogger("nubis.engine.zygote")
 
@@ -106,21 +105,6 @@ def _is_startup_key(k: str) -> bool:
     return k.startswith(_STARTUP_PREFIXES) or k in _STARTUP_KEYS
 
 
-def _read_vmhwm(fd: int) -> int | None:
-    try:
-        data = os.pread(fd, 4096, 0)
-    except OSError:
-        return None
-    i = data.find(b"VmHWM:")
-    if i < 0:
-        return None  # zombie
-    j = data.find(b"kB", i)
-    try:
-        return int(data[i + 6 : j])
-    except ValueError:
-        return None
-
-
 def _is_shared_lib(name: str) -> bool:
     return name.endswith(".so") or ".so." in name
 
@@ -131,13 +115,6 @@ def _has_shared_libs(d: str) -> bool:
             return any(_is_shared_lib(e.name) for e in it)
     except OSError:
         return False
-
-
-def _readable(fd: int, timeout_ms: int = 0) -> bool:
-    """A pidfd is readable once its process has exited (poll: fds above FD_SETSIZE are fine)."""
-    p = select.poll()
-    p.register(fd, select.POLLIN)
-    return bool(p.poll(timeout_ms))
 
 
 class _ZygoteGone(Exception):
@@ -204,19 +181,15 @@ class ForkedSandbox:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_exit: ExitCallback | None = None
         self._lost_reader = False
-        self._status_fd: int | None = None
-        try:
-            sfd = os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            sfd = None
-        if sfd is not None and _readable(pidfd):
+        sfd = open_status(pid)
+        if sfd is not None and pidfd_exited(pidfd):
             os.close(sfd)  # already exited: the pid may belong to another process by now
             sfd = None
         self._status_fd = sfd
 
     def exited(self) -> bool:
         """Has the process exited (even if nobody has noticed yet)? One poll(2) on the pidfd."""
-        return self.reaped or self._pidfd is None or _readable(self._pidfd)
+        return self.reaped or self._pidfd is None or pidfd_exited(self._pidfd)
 
     def confinement_report(self) -> dict | None:
         """The report the child sent once it had confined itself (non-blocking; read once)."""
@@ -240,7 +213,7 @@ class ForkedSandbox:
         fd = self._status_fd
         if fd is None or self.reaped:
             return None
-        v = _read_vmhwm(fd)
+        v = read_vmhwm(fd)
         if v is not None and v > self.max_rss_kb:
             self.max_rss_kb = v
         return v
@@ -256,7 +229,7 @@ class ForkedSandbox:
         """SIGKILL the process group (the zygote kills what is left of it when the leader is gone)."""
         if self.reaped or self._pidfd is None:
             return
-        if not _readable(self._pidfd):
+        if not pidfd_exited(self._pidfd):
             # Still running, so its pid (the group id) is still its own.
             try:
                 os.killpg(self.pid, signal.SIGKILL)
@@ -269,7 +242,7 @@ class ForkedSandbox:
             return
         self.kill()
         if self._pidfd is not None:
-            _readable(self._pidfd, 5000)
+            pidfd_exited(self._pidfd, 5000)
         self._finish(None, 0)
 
     # ------------------------------------------------------------------ from the launcher
@@ -283,7 +256,7 @@ class ForkedSandbox:
             return
         self.peak_rss_kb()
         self.kill()
-        if self._pidfd is None or loop.is_closed() or _readable(self._pidfd):
+        if self._pidfd is None or loop.is_closed() or pidfd_exited(self._pidfd):
             self._finish(_SIGKILLED, self.max_rss_kb)
             return
         self._lost_reader = True
@@ -291,7 +264,7 @@ class ForkedSandbox:
         loop.add_reader(self._pidfd, self._on_pidfd)
 
     def _on_pidfd(self) -> None:
-        if self._pidfd is not None and _readable(self._pidfd):
+        if self._pidfd is not None and pidfd_exited(self._pidfd):
             self._finish(_SIGKILLED, self.max_rss_kb)
 
     def _finish(self, status: int | None, rss: int) -> None:
