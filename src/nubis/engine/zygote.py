@@ -48,6 +48,21 @@ from typing import Iterable, Sequence
 
 from .sandbox import ExitCallback, Sandbox, open_status, pidfd_exited, read_vmhwm
 
+try:  # orjson is a project dependency (several times faster on the cold-start path); stdlib fallback
+    from orjson import dumps as _orjson_dumps, loads as _loads
+except ImportError:  # pragma: no cover
+    _orjson_dumps = None
+    _loads = json.loads
+
+
+def _dumps(obj) -> bytes:
+    if _orjson_dumps is not None:
+        try:
+            return _orjson_dumps(obj)
+        except TypeError:  # e.g. a lone surrogate in a variable: json escapes it as the zygote reads it
+            pass
+    return json.dumps(obj, separators=(",", ":")).encode()
+
 log = logging.getLogger("nubis.engine.zygote")
 
 PYTHON_RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtimes" / "python"
@@ -205,7 +220,7 @@ class ForkedSandbox:
         sock.close()
         self._report_sock = None
         try:
-            return json.loads(data).get("report") if data else None
+            return _loads(data).get("report") if data else None
         except (ValueError, AttributeError):
             return None
 
@@ -668,7 +683,7 @@ class ZygoteLauncher:
                     await limits.ensure_group_async()  # the spare joins it now (slower: an RCU grace period)
                 confine = limits.job_config()
                 job["confine"] = confine.to_dict()
-            data = json.dumps(job, separators=(",", ":")).encode()
+            data = _dumps(job)
             ctl_parent, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             log_r, log_w = os.pipe()
             try:
@@ -744,7 +759,7 @@ class ZygoteLauncher:
             if any(g is not None for g in groups):
                 req["cgroups"] = [list(g.procs_files) if g is not None else None for g in groups]
             try:
-                sock.send(json.dumps(req, separators=(",", ":")).encode())
+                sock.send(_dumps(req))
             except OSError as e:
                 for g in groups:
                     self._drop_group(g)
@@ -787,7 +802,7 @@ class ZygoteLauncher:
                 self._lost()
                 return
             try:
-                m = json.loads(msg)
+                m = _loads(msg)
             except ValueError:  # pragma: no cover
                 m = {}
             t = m.get("t")
