@@ -110,7 +110,8 @@ class ApiRuntime:
         function's layers appear inside the environment (None without layers)."""
         raise NotImplementedError
 
-    def environment(self, spec: FunctionSpec, log_stream: str, api: str, opt: str | None = None) -> dict[str, str]:
+    def environment(self, spec: FunctionSpec, log_stream: str, api: str, opt: str | None = None,
+                    init_type: str = "on-demand") -> dict[str, str]:
         raise NotImplementedError
 
     def runtime_dirs(self) -> tuple[str, ...]:
@@ -118,9 +119,11 @@ class ApiRuntime:
         return (self.runtime_dir,)
 
     def _common_env(
-        self, spec: FunctionSpec, log_stream: str, api: str, exe: str, opt: str | None = None
+        self, spec: FunctionSpec, log_stream: str, api: str, exe: str, opt: str | None = None,
+        init_type: str = "on-demand",
     ) -> dict[str, str]:
-        env = lambda_environment(spec, log_stream=log_stream, runtime_dir=self.runtime_dir, python=exe, opt=opt)
+        env = lambda_environment(spec, log_stream=log_stream, runtime_dir=self.runtime_dir, python=exe, opt=opt,
+                                 init_type=init_type)
         for k in _PYTHON_DEFAULTS:  # the Python runtime's defaults, unless the user asked for them
             if k not in spec.environment and k not in spec.extra_env:
                 env.pop(k, None)
@@ -183,8 +186,9 @@ class NodeRuntime(ApiRuntime):
             dirs.append(os.path.dirname(os.path.realpath(self.node)))
         return tuple(dirs)
 
-    def environment(self, spec: FunctionSpec, log_stream: str, api: str, opt: str | None = None) -> dict[str, str]:
-        env = self._common_env(spec, log_stream, api, self.node or "node", opt)
+    def environment(self, spec: FunctionSpec, log_stream: str, api: str, opt: str | None = None,
+                    init_type: str = "on-demand") -> dict[str, str]:
+        env = self._common_env(spec, log_stream, api, self.node or "node", opt, init_type)
         if "NODE_PATH" not in spec.environment and "NODE_PATH" not in spec.extra_env:
             rt = self.runtime_dir
             layers = ""
@@ -282,8 +286,9 @@ class ProvidedRuntime(ApiRuntime):
             return None, f"fork/exec {path}: exec format error"
         return [run], None
 
-    def environment(self, spec: FunctionSpec, log_stream: str, api: str, opt: str | None = None) -> dict[str, str]:
-        env = self._common_env(spec, log_stream, api, "/usr/local/bin/bootstrap", opt)
+    def environment(self, spec: FunctionSpec, log_stream: str, api: str, opt: str | None = None,
+                    init_type: str = "on-demand") -> dict[str, str]:
+        env = self._common_env(spec, log_stream, api, "/usr/local/bin/bootstrap", opt, init_type)
         env.pop("AWS_EXECUTION_ENV", None)  # not set for provided runtimes
         if "PATH" not in spec.environment and "PATH" not in spec.extra_env:
             env["PATH"] = LAMBDA_PATH if not opt or opt == "/opt" else LAMBDA_PATH.replace("/opt/bin", f"{opt}/bin")
@@ -420,8 +425,7 @@ class ApiEnvironment(Environment):
         self._server, port = await rapi.listen(loop, self)
         if self.state != "init":
             return self._killed_during_init(t0)
-        env = fam.environment(self.spec, self.log_stream, f"127.0.0.1:{port}", opt)
-        env["AWS_LAMBDA_INITIALIZATION_TYPE"] = self.init_type
+        env = fam.environment(self.spec, self.log_stream, f"127.0.0.1:{port}", opt, self.init_type)
         if enforcer is not None and self.limits is None:
             self.limits = enforcer.acquire(self.spec, runtime_dirs=fam.runtime_dirs())
         confined = self.limits is not None and self.limits.cfg is not None

@@ -472,6 +472,7 @@ class Engine:
         rid = inv.request_id
         kind = outcome.kind
         status = report_error = None
+        duration_ms = outcome.duration_ms
         if kind == "result":
             payload = outcome.body
             function_error = error_type = None
@@ -485,71 +486,31 @@ class Engine:
                     }
                 )
                 function_error, error_type, metered = "Unhandled", "Function.ResponseSizeTooLarge", "error"
-            duration_ms = outcome.duration_ms
         elif kind == "error":
             payload = outcome.body
             function_error = "Unhandled"
             error_type = _error_type_of(payload)
             metered = "error"
-            duration_ms = outcome.duration_ms
-        elif kind == "timeout":
-            error_type = "Sandbox.Timedout"
-            payload = _dumps(
-                {
-                    "errorType": error_type,
-                    "errorMessage": f"RequestId: {rid} Error: Task timed out after {float(spec.timeout_s):.2f} seconds",
-                }
-            )
+        else:  # "timeout" | "exit"
+            error_type, payload = _platform_error(rid, spec, outcome)
             function_error = "Unhandled"
-            status, metered = "timeout", "timeout"
-            duration_ms = float(spec.timeout_s) * 1000.0
-        else:  # "exit"
-            error_type = "Runtime.OutOfMemory" if outcome.oom else "Runtime.ExitError"
-            payload = _dumps(
-                {"errorType": error_type, "errorMessage": f"RequestId: {rid} Error: {describe_exit(outcome.exit_status)}"}
-            )
-            function_error = "Unhandled"
-            status, report_error, metered = "error", error_type, "crash"
-            duration_ms = outcome.duration_ms
+            if kind == "timeout":
+                status, metered = "timeout", "timeout"
+                duration_ms = float(spec.timeout_s) * 1000.0
+            else:
+                status, report_error, metered = "error", error_type, "crash"
 
         if kind == "result" or kind == "error":
-            max_kb = env.peak_rss_kb()
+            max_kb = outcome.max_rss_kb or env.peak_rss_kb()  # reported by the runtime, else /proc
         else:
             max_kb = outcome.max_rss_kb or env.max_rss_kb
         max_mb = spec.memory_mb if outcome.oom else L.kb_to_mb(max_kb)
         init_ms = cold.init_ms if cold is not None else None
         billed = L.billed_ms(duration_ms, init_ms)
         end_ms = int(time.time() * 1000)
-        start_ms = int(start * 1000)
-
-        events: list[tuple[int, str]] = []
-        if cold is not None:
-            events.append((cold.epoch_ms, self._init_start_line(env, spec)))
-            events.extend(cold.events)
-        first = len(events)
-        events.append((start_ms, L.start_line(rid, spec.version)))
-        events.extend(outcome.events)
-        events.append((end_ms, L.end_line(rid)))
-        events.append((end_ms, L.report_line(rid, duration_ms, billed, spec.memory_mb, max_mb, init_ms, status, report_error)))
-        _monotonic_timestamps(events)
-        tail = "".join([m for _, m in events[first:]])
-
-        result = InvocationResult(
-            request_id=rid,
-            payload=payload,
-            function_error=function_error,
-            error_type=error_type,
-            log_tail=tail,
-            log_stream=env.log_stream,
-            executed_version=spec.version,
-            start_time=start,
-            duration_ms=duration_ms,
-            billed_ms=billed,
-            init_ms=init_ms,
-            max_memory_mb=max_mb,
-            memory_mb=spec.memory_mb,
-            cold=cold is not None,
-        )
+        invocation = [(int(start * 1000), L.start_line(rid, spec.version)), *outcome.events, (end_ms, L.end_line(rid)),
+                      (end_ms, L.report_line(rid, duration_ms, billed, spec.memory_mb, max_mb, init_ms, status,
+                                             report_error))]
 
         # Environment back to its pool (or gone).
         if kind == "result" or kind == "error":
@@ -561,9 +522,8 @@ class Engine:
                     pool.idle.append(env)
         else:
             env.kill()
-        self._release(lease)
-        self._emit(spec, env.log_stream, events, result, metered)
-        return result
+        return self._conclude(env, spec, rid, lease, cold, [], invocation, payload, function_error, error_type,
+                              start, duration_ms, billed, init_ms, max_mb, metered)
 
     def _finish_init_failure(
         self, env: Environment, spec: FunctionSpec, inv: Invocation, lease: Lease, init: Outcome, cold: _Cold
@@ -575,45 +535,63 @@ class Engine:
             payload = init.body
             error_type = _error_type_of(payload)
             init_status, metered, status = "error", "error", "error"
-        elif init.kind == "timeout":
-            error_type = "Sandbox.Timedout"
-            payload = _dumps(
-                {
-                    "errorType": error_type,
-                    "errorMessage": f"RequestId: {rid} Error: Task timed out after {float(spec.timeout_s):.2f} seconds",
-                }
-            )
-            init_status, metered, status = "timeout", "timeout", "timeout"
-        else:
-            error_type = "Runtime.OutOfMemory" if init.oom else "Runtime.ExitError"
-            payload = _dumps(
-                {"errorType": error_type, "errorMessage": f"RequestId: {rid} Error: {describe_exit(init.exit_status)}"}
-            )
-            init_status, metered, status = "error", "crash", "error"
+        else:  # "timeout" | "exit"
+            error_type, payload = _platform_error(rid, spec, init)
+            if init.kind == "timeout":
+                init_status, metered, status = "timeout", "timeout", "timeout"
+            else:
+                init_status, metered, status = "error", "crash", "error"
         report_error = error_type if status == "error" else None
         max_mb = spec.memory_mb if init.oom else L.kb_to_mb(init.max_rss_kb or env.max_rss_kb)
         duration_ms = init_ms
         billed = L.billed_ms(duration_ms)
         start = time.time()
         start_ms = int(start * 1000)
-        events: list[tuple[int, str]] = [
-            (cold.epoch_ms, self._init_start_line(env, spec))
+        invocation = [
+            (start_ms, L.start_line(rid, spec.version)),
+            (start_ms, L.end_line(rid)),
+            (start_ms, L.report_line(rid, duration_ms, billed, spec.memory_mb, max_mb, None, status, report_error)),
         ]
-        events.extend(cold.events)
-        events.append((start_ms, L.init_report_line(init_ms, init_status, report_error)))
-        events.append((start_ms, L.start_line(rid, spec.version)))
-        events.append((start_ms, L.end_line(rid)))
-        events.append(
-            (start_ms, L.report_line(rid, duration_ms, billed, spec.memory_mb, max_mb, None, status, report_error))
-        )
+        init_report = [(start_ms, L.init_report_line(init_ms, init_status, report_error))]
+        return self._conclude(env, spec, rid, lease, cold, init_report, invocation, payload, "Unhandled", error_type,
+                              start, duration_ms, billed, init_ms, max_mb, metered)
+
+    def _conclude(
+        self,
+        env: Environment,
+        spec: FunctionSpec,
+        rid: str,
+        lease: Lease,
+        cold: _Cold | None,
+        init_tail: list[tuple[int, str]],
+        invocation: list[tuple[int, str]],
+        payload: bytes,
+        function_error: str | None,
+        error_type: str | None,
+        start: float,
+        duration_ms: float,
+        billed: int,
+        init_ms: float | None,
+        max_mb: int,
+        metered: str,
+    ) -> InvocationResult:
+        """The log events (INIT_START and the INIT's output on a cold start, ``init_tail``, then
+        the invocation's START..REPORT) and the result; its tail is everything after INIT_START.
+        Releases the concurrency slot and hands the events and the metering record on."""
+        events: list[tuple[int, str]] = []
+        if cold is not None:
+            events.append((cold.epoch_ms, self._init_start_line(env, spec)))
+            events.extend(cold.events)
+        first = 1 if init_tail else len(events)
+        events.extend(init_tail)
+        events.extend(invocation)
         _monotonic_timestamps(events)
-        tail = "".join([m for _, m in events[1:]])
         result = InvocationResult(
             request_id=rid,
             payload=payload,
-            function_error="Unhandled",
+            function_error=function_error,
             error_type=error_type,
-            log_tail=tail,
+            log_tail="".join([m for _, m in events[first:]]),
             log_stream=env.log_stream,
             executed_version=spec.version,
             start_time=start,
@@ -622,7 +600,7 @@ class Engine:
             init_ms=init_ms,
             max_memory_mb=max_mb,
             memory_mb=spec.memory_mb,
-            cold=True,
+            cold=cold is not None,
         )
         self._release(lease)
         self._emit(spec, env.log_stream, events, result, metered)
@@ -667,6 +645,17 @@ class Engine:
 def _consume_exception(task: asyncio.Future) -> None:
     if not task.cancelled():
         task.exception()
+
+
+def _platform_error(rid: str, spec: FunctionSpec, outcome: Outcome) -> tuple[str, bytes]:
+    """(errorType, payload) of a phase the runtime did not answer: timed out or exited."""
+    if outcome.kind == "timeout":
+        error_type = "Sandbox.Timedout"
+        message = f"RequestId: {rid} Error: Task timed out after {float(spec.timeout_s):.2f} seconds"
+        return error_type, _dumps({"errorType": error_type, "errorMessage": message})
+    error_type = "Runtime.OutOfMemory" if outcome.oom else "Runtime.ExitError"
+    return error_type, _dumps({"errorType": error_type,
+                               "errorMessage": f"RequestId: {rid} Error: {describe_exit(outcome.exit_status)}"})
 
 
 def _error_type_of(payload: bytes) -> str | None:

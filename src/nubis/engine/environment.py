@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover
 
 
 HDR = struct.Struct("!IB")
+RSS = struct.Struct("!I")  # after the type byte of every runtime frame: its peak RSS in kB
 INV = struct.Struct("!qIIII")
 NONE_LEN = 0xFFFFFFFF
 NO_SENTINEL = 0x80  # runtime frame flag: output already drained, no sentinel follows
@@ -92,7 +93,8 @@ def new_log_stream_name(version: str, now: float | None = None) -> str:
 
 
 def lambda_environment(
-    spec: FunctionSpec, *, log_stream: str, runtime_dir: str, python: str, opt: str | None = None
+    spec: FunctionSpec, *, log_stream: str, runtime_dir: str, python: str, opt: str | None = None,
+    init_type: str = "on-demand",
 ) -> dict[str, str]:
     """The process environment of an execution environment (facts §3.4).
 
@@ -100,7 +102,9 @@ def lambda_environment(
     reserved, the user's variables, reserved platform extras (credentials),
     Lambda's reserved variables. ``opt``: where the function's layers appear
     (``/opt`` when they are mounted there, else their real directory; None
-    without layers): ``<opt>/lib`` joins LD_LIBRARY_PATH, ``<opt>/bin`` PATH.
+    without layers): ``<opt>/lib`` joins LD_LIBRARY_PATH, ``<opt>/bin`` PATH. ``init_type``:
+    AWS_LAMBDA_INITIALIZATION_TYPE (``on-demand`` or ``provisioned-concurrency``). Every
+    runtime's environment is built here (the Runtime API ones adjust it, see api_environment).
     """
     task_root = spec.code_dir
     ld = f"{task_root}:{task_root}/lib"
@@ -137,7 +141,7 @@ def lambda_environment(
             "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
             "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
             "LAMBDA_TASK_ROOT": task_root,
@@ -167,8 +171,8 @@ class _ControlProtocol(asyncio.Protocol):
         if not buf and len(data) >= 5:
             # Fast path: a whole frame in one read.
             n, ftype = HDR.unpack_from(data)
-            if len(data) == 4 + n:
-                self.env._on_frame(ftype, data[5:])
+            if len(data) == 4 + n and n >= 5:
+                self.env._on_frame(ftype, data[9:], RSS.unpack_from(data, 5)[0])
                 return
         buf += data
         while len(buf) >= 5:
@@ -176,9 +180,10 @@ class _ControlProtocol(asyncio.Protocol):
             end = 4 + n
             if len(buf) < end:
                 break
-            body = bytes(buf[5:end])
+            rss = RSS.unpack_from(buf, 5)[0] if n >= 5 else 0
+            body = bytes(buf[9:end])
             del buf[:end]
-            self.env._on_frame(ftype, body)
+            self.env._on_frame(ftype, body, rss)
 
     def eof_received(self):
         return False
@@ -264,6 +269,7 @@ class Environment:
         self._waiter: asyncio.Future | None = None
         self._token = b""
         self._frame: tuple[int, bytes] | None = None
+        self._frame_rss = 0  # the peak RSS the runtime reported with its frame (0: not reported)
         self._phase_events: list[tuple[int, str]] | None = None
         self._t0 = 0.0
         self._t_end = 0.0
@@ -306,12 +312,10 @@ class Environment:
         t0 = time.perf_counter()
         lim = self.limits
         opt = lim.opt if lim is not None else (self.spec.opt_dir or None)
-        env = lambda_environment(
-            self.spec, log_stream=self.log_stream, runtime_dir=self.runtime_dir, python=self.python, opt=opt
-        )
+        env = lambda_environment(self.spec, log_stream=self.log_stream, runtime_dir=self.runtime_dir,
+                                 python=self.python, opt=opt, init_type=self.init_type)
         if opt:
             env["_NUBIS_OPT_DIR"] = opt  # the bootstrap puts its python dirs on sys.path
-        env["AWS_LAMBDA_INITIALIZATION_TYPE"] = self.init_type
         if launcher is not None:
             sb = await launcher.launch(
                 self.argv, cwd=self.spec.code_dir, env=env, limits=lim, opt_dir=self.spec.opt_dir or None
@@ -342,9 +346,9 @@ class Environment:
         self.check_confinement()
         if outcome.kind == "ready":
             self.state = "ready"
-            outcome.max_rss_kb = self.peak_rss_kb()
+            outcome.max_rss_kb = outcome.max_rss_kb or self.peak_rss_kb()
         elif outcome.kind == "init_error":
-            outcome.max_rss_kb = self.peak_rss_kb()
+            outcome.max_rss_kb = outcome.max_rss_kb or self.peak_rss_kb()
             self.kill()
         return outcome, outcome.duration_ms
 
@@ -398,10 +402,13 @@ class Environment:
         self._timer = loop.call_later(timeout_s, self._on_timeout, timeout_s)  # type: ignore[union-attr]
         return fut
 
-    def _on_frame(self, ftype: int, body: bytes) -> None:
+    def _on_frame(self, ftype: int, body: bytes, rss: int = 0) -> None:
         if self._waiter is None or self._frame is not None:
             return  # unexpected frame; ignore
         self._t_end = time.perf_counter()
+        if rss > self.max_rss_kb:
+            self.max_rss_kb = rss
+        self._frame_rss = rss
         if ftype & NO_SENTINEL:
             # The runtime saw the pipe empty after its last write: everything
             # it printed has been read (and split) before this frame arrived.
@@ -432,7 +439,8 @@ class Environment:
         ftype, body = self._frame  # type: ignore[misc]
         duration_ms = (self._t_end - self._t0) * 1000.0
         kind = _FRAME_KINDS.get(ftype, "error")
-        self._resolve(waiter, Outcome(kind, body, self._phase_events or [], duration_ms))
+        self._resolve(waiter, Outcome(kind, body, self._phase_events or [], duration_ms,
+                                      max_rss_kb=self.max_rss_kb if self._frame_rss else None))
 
     def _resolve(self, waiter: asyncio.Future | None, outcome: Outcome) -> None:
         if waiter is None:

@@ -27,6 +27,42 @@ CONTROL_FD_ENV = "_NUBIS_CONTROL_FD"
 ExitCallback = Callable[[int | None, int], None]  # (wait status or None if unknown, max RSS in kB)
 
 
+# ---------------------------------------------------------------------------- shared by the launchers
+
+
+def pidfd_exited(fd: int, timeout_ms: int = 0) -> bool:
+    """A pidfd is readable once its process has exited: it is a zombie then (or reaped), so its
+    pid and process group id cannot have been reused yet. (poll, not select: a busy server has
+    fds above FD_SETSIZE.)"""
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return bool(p.poll(timeout_ms))
+
+
+def open_status(pid: int) -> int | None:
+    """An fd on /proc/<pid>/status (for :func:`read_vmhwm`), or None."""
+    try:
+        return os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def read_vmhwm(fd: int) -> int | None:
+    """VmHWM (peak RSS, kB) from an fd on /proc/<pid>/status; None once the process is a zombie."""
+    try:
+        data = os.pread(fd, 4096, 0)
+    except OSError:
+        return None
+    i = data.find(b"VmHWM:")
+    if i < 0:
+        return None  # zombie
+    j = data.find(b"kB", i)
+    try:
+        return int(data[i + 6 : j])
+    except ValueError:
+        return None
+
+
 class Sandbox:
     """A started environment process.
 
@@ -49,10 +85,7 @@ class Sandbox:
         self._poll_handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_exit: ExitCallback | None = None
-        try:
-            self._status_fd = os.open(f"/proc/{self.pid}/status", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            self._status_fd = None
+        self._status_fd = open_status(self.pid)
 
     # ------------------------------------------------------------------ start
 
@@ -112,11 +145,7 @@ class Sandbox:
         if self.reaped:
             return True
         fd = self._pidfd
-        if fd is None:
-            return False
-        p = select.poll()
-        p.register(fd, select.POLLIN)
-        return bool(p.poll(0))
+        return fd is not None and pidfd_exited(fd)
 
     def confinement_report(self) -> dict | None:
         """The confinement wrapper's report, once it has written it (non-blocking; read once)."""
@@ -143,18 +172,7 @@ class Sandbox:
         fd = self._status_fd
         if fd is None or self.reaped:
             return None
-        try:
-            data = os.pread(fd, 4096, 0)
-        except OSError:
-            return None
-        i = data.find(b"VmHWM:")
-        if i < 0:
-            return None  # zombie
-        j = data.find(b"kB", i)
-        try:
-            return int(data[i + 6 : j])
-        except ValueError:
-            return None
+        return read_vmhwm(fd)
 
     # ------------------------------------------------------------------ exit
 
@@ -184,12 +202,7 @@ class Sandbox:
         if self.reaped:
             return
         if self._pidfd is not None:
-            # Readable iff the process has exited; it is a zombie then, so the
-            # pid (and process group id) cannot have been reused yet. (poll, not
-            # select: a busy server has fds above FD_SETSIZE.)
-            p = select.poll()
-            p.register(self._pidfd, select.POLLIN)
-            if not p.poll(0):
+            if not pidfd_exited(self._pidfd):
                 return
             self._killpg()
         try:

@@ -7,12 +7,15 @@ zygote loads the runtime bootstrap and the common libraries (``json``, ``boto3``
 garbage collector and then forks one child per new execution environment. The child runs the
 bootstrap's ``main()``: INIT is still the import of the handler module, timed as Init Duration.
 
-The fork itself is off the cold-start path: the zygote keeps one *spare* child forked in advance
-(new session, PR_SET_PDEATHSIG, signals reset, its copy-on-write faults taken by a rehearsal of
-the runtime's start) that waits on a job socket the engine holds. A cold start is one message from
-the engine straight to the spare (the function's environment, cwd, control socket and log pipe);
-the next spare is asked for ``SPARE_DELAY_S`` later, so that its fork does not compete with the
-INIT for the CPU. Launches that find no spare wait for one (a burst asks for one per launch).
+The fork itself is off the cold-start path: the zygote keeps ``SPARES`` *spare* children forked in
+advance (new session, PR_SET_PDEATHSIG, signals reset, its copy-on-write faults taken by a
+rehearsal of the runtime's start, confinement and cgroup prepared), each waiting on a job socket
+the engine holds. Two, because preparing one takes 10-20 ms of wall time (joining its cgroups
+waits for RCU grace periods): back-to-back cold starts would otherwise wait for it. A cold start
+is one message from the engine straight to the oldest spare (the function's environment, cwd,
+control socket and log pipe); its replacement is asked for ``SPARE_DELAY_S`` later, so that its
+fork does not compete with the INIT for the CPU. Launches that find no spare wait for one (a
+burst asks for one per launch, ``SPARE_BATCH`` per message).
 
 The environment gets a :class:`ForkedSandbox`, the same handle as the exec launcher's
 :class:`~nubis.engine.sandbox.Sandbox` (pid, control socket, log pipe, ``watch``, ``kill``). The
@@ -36,7 +39,6 @@ import asyncio
 import json
 import logging
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -44,7 +46,22 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .sandbox import ExitCallback, Sandbox
+from .sandbox import ExitCallback, Sandbox, open_status, pidfd_exited, read_vmhwm
+
+try:  # orjson is a project dependency (several times faster on the cold-start path); stdlib fallback
+    from orjson import dumps as _orjson_dumps, loads as _loads
+except ImportError:  # pragma: no cover
+    _orjson_dumps = None
+    _loads = json.loads
+
+
+def _dumps(obj) -> bytes:
+    if _orjson_dumps is not None:
+        try:
+            return _orjson_dumps(obj)
+        except TypeError:  # e.g. a lone surrogate in a variable: json escapes it as the zygote reads it
+            pass
+    return json.dumps(obj, separators=(",", ":")).encode()
 
 log = logging.getLogger("nubis.engine.zygote")
 
@@ -59,6 +76,8 @@ ENABLE_ENV = "NUBIS_ZYGOTE"  # "0" / "off" / "false": exec every environment
 START_TIMEOUT_S = 30.0  # importing boto3 on a loaded host can take seconds
 FORK_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
+SPARES = 2  # spares kept in reserve: back-to-back cold starts each find one prepared
+SPARE_BATCH = 32  # spares asked for in one message (a burst)
 SPARE_DELAY_S = 0.025  # fork the next spare this long after one was taken (off the INIT's CPU)
 RETRY_AFTER_S = 30.0  # after a failed start, exec environments this long before trying again
 
@@ -101,21 +120,6 @@ def _is_startup_key(k: str) -> bool:
     return k.startswith(_STARTUP_PREFIXES) or k in _STARTUP_KEYS
 
 
-def _read_vmhwm(fd: int) -> int | None:
-    try:
-        data = os.pread(fd, 4096, 0)
-    except OSError:
-        return None
-    i = data.find(b"VmHWM:")
-    if i < 0:
-        return None  # zombie
-    j = data.find(b"kB", i)
-    try:
-        return int(data[i + 6 : j])
-    except ValueError:
-        return None
-
-
 def _is_shared_lib(name: str) -> bool:
     return name.endswith(".so") or ".so." in name
 
@@ -126,13 +130,6 @@ def _has_shared_libs(d: str) -> bool:
             return any(_is_shared_lib(e.name) for e in it)
     except OSError:
         return False
-
-
-def _readable(fd: int, timeout_ms: int = 0) -> bool:
-    """A pidfd is readable once its process has exited (poll: fds above FD_SETSIZE are fine)."""
-    p = select.poll()
-    p.register(fd, select.POLLIN)
-    return bool(p.poll(timeout_ms))
 
 
 class _ZygoteGone(Exception):
@@ -199,19 +196,15 @@ class ForkedSandbox:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_exit: ExitCallback | None = None
         self._lost_reader = False
-        self._status_fd: int | None = None
-        try:
-            sfd = os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            sfd = None
-        if sfd is not None and _readable(pidfd):
+        sfd = open_status(pid)
+        if sfd is not None and pidfd_exited(pidfd):
             os.close(sfd)  # already exited: the pid may belong to another process by now
             sfd = None
         self._status_fd = sfd
 
     def exited(self) -> bool:
         """Has the process exited (even if nobody has noticed yet)? One poll(2) on the pidfd."""
-        return self.reaped or self._pidfd is None or _readable(self._pidfd)
+        return self.reaped or self._pidfd is None or pidfd_exited(self._pidfd)
 
     def confinement_report(self) -> dict | None:
         """The report the child sent once it had confined itself (non-blocking; read once)."""
@@ -227,7 +220,7 @@ class ForkedSandbox:
         sock.close()
         self._report_sock = None
         try:
-            return json.loads(data).get("report") if data else None
+            return _loads(data).get("report") if data else None
         except (ValueError, AttributeError):
             return None
 
@@ -235,7 +228,7 @@ class ForkedSandbox:
         fd = self._status_fd
         if fd is None or self.reaped:
             return None
-        v = _read_vmhwm(fd)
+        v = read_vmhwm(fd)
         if v is not None and v > self.max_rss_kb:
             self.max_rss_kb = v
         return v
@@ -251,7 +244,7 @@ class ForkedSandbox:
         """SIGKILL the process group (the zygote kills what is left of it when the leader is gone)."""
         if self.reaped or self._pidfd is None:
             return
-        if not _readable(self._pidfd):
+        if not pidfd_exited(self._pidfd):
             # Still running, so its pid (the group id) is still its own.
             try:
                 os.killpg(self.pid, signal.SIGKILL)
@@ -264,7 +257,7 @@ class ForkedSandbox:
             return
         self.kill()
         if self._pidfd is not None:
-            _readable(self._pidfd, 5000)
+            pidfd_exited(self._pidfd, 5000)
         self._finish(None, 0)
 
     # ------------------------------------------------------------------ from the launcher
@@ -278,7 +271,7 @@ class ForkedSandbox:
             return
         self.peak_rss_kb()
         self.kill()
-        if self._pidfd is None or loop.is_closed() or _readable(self._pidfd):
+        if self._pidfd is None or loop.is_closed() or pidfd_exited(self._pidfd):
             self._finish(_SIGKILLED, self.max_rss_kb)
             return
         self._lost_reader = True
@@ -286,7 +279,7 @@ class ForkedSandbox:
         loop.add_reader(self._pidfd, self._on_pidfd)
 
     def _on_pidfd(self) -> None:
-        if self._pidfd is not None and _readable(self._pidfd):
+        if self._pidfd is not None and pidfd_exited(self._pidfd):
             self._finish(_SIGKILLED, self.max_rss_kb)
 
     def _finish(self, status: int | None, rss: int) -> None:
@@ -368,9 +361,10 @@ class ZygoteLauncher:
         self._proc_pidfd: int | None = None
         self._starting: asyncio.Future | None = None
         self._hello: asyncio.Future | None = None
-        self._spare: _Spare | None = None  # forked in advance, waiting for a function
+        self._spares: list[_Spare] = []  # forked in advance, waiting for a function (oldest first)
         self._spare_waiters: list[asyncio.Future] = []
         self._spares_asked = 0  # asked of the zygote, not arrived yet
+        self._write_wait = False  # a spare request waits for room in the socket buffer
         self._replenish: asyncio.TimerHandle | None = None
         self._children: dict[int, ForkedSandbox] = {}
         self._idle_since: float | None = None
@@ -572,6 +566,7 @@ class ZygoteLauncher:
             return False
         self.state = "ready"
         self.last_start_s = time.perf_counter() - t0
+        self._ask_spares()  # the zygote forked one spare after its hello; the rest of the reserve
         self.preloaded = frozenset(hello.get("preloaded") or ())
         pv = hello.get("python")
         self.hello_version = (int(pv[0]), int(pv[1])) if isinstance(pv, list) and len(pv) >= 2 else None
@@ -688,7 +683,7 @@ class ZygoteLauncher:
                     await limits.ensure_group_async()  # the spare joins it now (slower: an RCU grace period)
                 confine = limits.job_config()
                 job["confine"] = confine.to_dict()
-            data = json.dumps(job, separators=(",", ":")).encode()
+            data = _dumps(job)
             ctl_parent, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             log_r, log_w = os.pipe()
             try:
@@ -715,9 +710,8 @@ class ZygoteLauncher:
             return sb
 
     async def _take_spare(self) -> "_Spare":
-        spare = self._spare
-        if spare is not None:
-            self._spare = None
+        if self._spares:
+            spare = self._spares.pop(0)  # the oldest: the most likely to have finished preparing
             # The next spare is forked a little later: not while this environment runs its INIT.
             if self._replenish is None and self._loop is not None:
                 self._replenish = self._loop.call_later(SPARE_DELAY_S, self._ask_spares)
@@ -741,31 +735,51 @@ class ZygoteLauncher:
             raise
 
     def _ask_spares(self) -> None:
-        """Keep one spare in reserve, plus one per waiting launch."""
+        """Keep ``SPARES`` spares in reserve, plus one per waiting launch. A burst asks for many in
+        one message per ``SPARE_BATCH`` (the socket buffer would drop requests sent one by one)."""
         if self._replenish is not None:
             self._replenish.cancel()
             self._replenish = None
-        want = len(self._spare_waiters) + 1 - (self._spare is not None) - self._spares_asked
+        want = len(self._spare_waiters) + SPARES - len(self._spares) - self._spares_asked
         sock = self._sock
         while want > 0 and sock is not None:
-            self._tag += 1
-            req: dict = {"t": "spare", "tag": self._tag}
-            group = (self.spare_group(want + len(self._pending_groups))
-                     if self.spare_group is not None and self.spare_confine is not None else None)
-            if group is not None:
-                req["cgroup"] = list(group.procs_files)
+            n = min(want, SPARE_BATCH)
+            tags: list[int] = []
+            groups: list = []
+            for _ in range(n):
+                self._tag += 1
+                tags.append(self._tag)
+                groups.append(self.spare_group(want + len(self._pending_groups))
+                              if self.spare_group is not None and self.spare_confine is not None else None)
+            req: dict = {"t": "spare", "tags": tags}
+            if self._spare_waiters:
+                # For launches waiting now (a burst): taken at once, so a rehearsal (which moves
+                # ~1 ms of copy-on-write faults from the INIT to the wait) would only add CPU.
+                req["now"] = True
+            if any(g is not None for g in groups):
+                req["cgroups"] = [list(g.procs_files) if g is not None else None for g in groups]
             try:
-                sock.send(json.dumps(req, separators=(",", ":")).encode())
-            except BlockingIOError:  # pragma: no cover - the zygote is far behind; asked again later
-                self._drop_group(group)
-                return
-            except OSError:
-                self._drop_group(group)
-                return  # EOF follows
-            if group is not None:
-                self._pending_groups[self._tag] = group
-            self._spares_asked += 1
-            want -= 1
+                sock.send(_dumps(req))
+            except OSError as e:
+                for g in groups:
+                    self._drop_group(g)
+                if isinstance(e, BlockingIOError) and self._loop is not None and not self._write_wait:
+                    # The zygote is far behind: ask again once it has read what it was sent.
+                    self._write_wait = True
+                    self._loop.add_writer(sock.fileno(), self._on_writable)
+                return  # else EOF follows
+            for tag, g in zip(tags, groups):
+                if g is not None:
+                    self._pending_groups[tag] = g
+            self._spares_asked += n
+            want -= n
+
+    def _on_writable(self) -> None:
+        if self._write_wait:
+            self._write_wait = False
+            if self._sock is not None and self._loop is not None:
+                self._loop.remove_writer(self._sock.fileno())
+        self._ask_spares()
 
     def _drop_group(self, group) -> None:
         if group is not None and self.release_group is not None:
@@ -788,7 +802,7 @@ class ZygoteLauncher:
                 self._lost()
                 return
             try:
-                m = json.loads(msg)
+                m = _loads(msg)
             except ValueError:  # pragma: no cover
                 m = {}
             t = m.get("t")
@@ -813,10 +827,10 @@ class ZygoteLauncher:
             if not fut.done():
                 fut.set_result(spare)
                 return
-        if self._spare is None and self._sock is not None:
-            self._spare = spare
+        if len(self._spares) < SPARES and self._sock is not None:
+            self._spares.append(spare)
         else:
-            spare.close()  # one in reserve is enough; this one exits (EOF on its job socket)
+            spare.close()  # enough in reserve; this one exits (EOF on its job socket)
 
     def _on_exit_report(self, m: dict) -> None:
         pid = m.get("pid")
@@ -825,10 +839,13 @@ class ZygoteLauncher:
             if not self._children:
                 self._idle_since = time.monotonic()
             sb._reported(m.get("status"), int(m.get("rss") or 0))
-        elif self._spare is not None and self._spare.pid == pid:  # the spare died
-            self._spare.close()
-            self._spare = None
-            self._ask_spares()
+        else:
+            for spare in self._spares:
+                if spare.pid == pid:  # a spare died
+                    self._spares.remove(spare)
+                    spare.close()
+                    self._ask_spares()
+                    break
 
     def _lost(self) -> None:
         """The channel is closed (the zygote died, or we stop it)."""
@@ -838,6 +855,9 @@ class ZygoteLauncher:
         self._sock = None
         if loop is not None and not loop.is_closed():
             loop.remove_reader(sock.fileno())
+            if self._write_wait:
+                loop.remove_writer(sock.fileno())
+        self._write_wait = False
         sock.close()
         was_ready = self.state == "ready"
         self.state = "stopped"
@@ -851,9 +871,9 @@ class ZygoteLauncher:
         if self._hello is not None and not self._hello.done():
             self._hello.set_exception(_ZygoteGone())
             self._hello.exception()  # consumed: the waiter may have timed out already
-        if self._spare is not None:
-            self._spare.close()
-            self._spare = None
+        spares, self._spares = self._spares, []
+        for spare in spares:
+            spare.close()
         self._spares_asked = 0
         groups, self._pending_groups = list(self._pending_groups.values()), {}
         for group in groups:

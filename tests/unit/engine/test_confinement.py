@@ -414,6 +414,32 @@ def test_seccomp_denies_mount_and_namespaces_even_to_root(fs):
                         "exec": "42"}
 
 
+@root_only
+@need("seccomp", "mount_namespaces")
+def test_split_seccomp_filter_denies_what_the_whole_one_does(fs):
+    # A spare loads the filter without mount/unshare while it waits (complete() still mounts the
+    # code dir and enters the cgroup namespace); complete() stacks the rest. uid=None: the child
+    # stays root, so only seccomp stands between it and mount() / unshare().
+    libc = cf._libc
+
+    def check():
+        return {
+            "mount": err_of(lambda: cf.mount("tmpfs", "/mnt", "tmpfs", 0, None)),
+            "umount": err_of(lambda: cf._check(libc.umount2(b"/proc", 0))),
+            "unshare": err_of(lambda: cf.unshare(cf.CLONE_NEWNS)),
+            "setns": err_of(lambda: cf._check(libc.syscall(cf.syscall_nr("setns"), 0, 0))),
+            "ptrace": err_of(lambda: cf._check(libc.ptrace(0, 0, None, None))),
+            "read": len(os.listdir(fs["code"])),
+        }
+
+    spare = cf.ConfinementConfig(hide=(fs["data"],), readonly_paths=cf.runtime_paths())
+    o = run_confined(env_cfg(fs, uid=None), check, confine=_split(spare))
+    assert refused(o) == []
+    assert any(a.startswith("seccomp") for a in o.report["applied"])
+    assert o.result == {"mount": errno.EPERM, "umount": errno.EPERM, "unshare": errno.EPERM,
+                        "setns": errno.EPERM, "ptrace": errno.EPERM, "read": 1}
+
+
 def ctypes_errno() -> int:
     import ctypes
 

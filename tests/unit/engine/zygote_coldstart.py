@@ -128,8 +128,7 @@ async def memory(eng: Engine, d: str, n: int) -> dict:
     extra = []
     if z.pid is not None and z.state == "ready":
         extra.append(z.pid)
-        if z._spare is not None:
-            extra.append(z._spare.pid)
+        extra.extend(s.pid for s in z._spares)
     tree += sum(smaps_rollup(p)["Pss"] for p in extra)
     eng.retire(spec.key)
     await asyncio.sleep(0.2)

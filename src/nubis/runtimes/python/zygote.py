@@ -18,7 +18,9 @@ spare; the engine asks the zygote for the next spare afterwards.
       {"t": "s", "pid": pid}                       + fds [pidfd of the spare, its job socket]
       {"t": "x", "pid": pid, "status": wait status, "rss": ru_maxrss kB}
     engine -> zygote
-      {"t": "spare"}                               fork one more spare
+      {"t": "spare", "tags": [t, ...], "cgroups": [[cgroup.procs files] | null, ...], "now": bool}
+                                                   fork one spare per tag (its reply echoes the tag);
+                                                   "now": launches wait for them, skip the rehearsal
     engine -> spare (job socket)
       {"cwd": dir, "env": {...}}                   + fds [control socket, log pipe write end]
       {"cwd", "env", "exec": argv}                 the same, for a runtime that is not this Python
@@ -180,6 +182,7 @@ class Zygote:
         self.prepared = None  # in a spare: what confinement.prepare() set up
         self.spare_cgroup = ()  # in a spare: the cgroup.procs files of the group it joins while waiting
         self.wake_r = self.wake_w = None
+        self.rehearsal = True  # in a spare: rehearse the runtime's start while waiting
         if _PRCTL is not None:
             _PRCTL(36, 1)  # PR_SET_CHILD_SUBREAPER: orphans of environments come to us
         r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -244,7 +247,7 @@ class Zygote:
 
     def _on_request(self):
         try:
-            msg, fds, _flags, _addr = socket.recv_fds(self.sock, 4096, 4)
+            msg, fds, _flags, _addr = socket.recv_fds(self.sock, _RECV_BUF, 4)
         except OSError:
             msg, fds = b"", []
         for fd in fds:  # none expected
@@ -257,13 +260,18 @@ class Zygote:
         except ValueError:
             req = {}
         if req.get("t") == "spare":
-            return self._fork_spare(req)
+            tags = req.get("tags") or ()
+            cgroups = req.get("cgroups") or ()
+            for i, tag in enumerate(tags):
+                job = self._fork_spare(tag, cgroups[i] if i < len(cgroups) else None)
+                if job is not None:
+                    self.rehearsal = not req.get("now")
+                    return job
         return None
 
-    def _fork_spare(self, req=None):
-        """Fork a spare for the engine's request ``req`` ({"t": "spare", "tag", "cgroup": [cgroup.procs
-        files the spare joins while it waits]}); the reply echoes the tag."""
-        req = req or {}
+    def _fork_spare(self, tag=None, cgroup=None):
+        """Fork a spare for the engine's request (``tag``; ``cgroup``: the cgroup.procs files the
+        spare joins while it waits); the reply echoes the tag."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         gc.freeze()  # whatever the loop allocated stays out of the children's collections too
         try:
@@ -274,13 +282,13 @@ class Zygote:
             return None  # the engine's next request tries again
         if pid == 0:
             theirs.close()
-            self.spare_cgroup = req.get("cgroup") or ()
+            self.spare_cgroup = cgroup or ()
             return mine
         mine.close()
         pidfd = os.pidfd_open(pid)
         self.children[pidfd] = pid
         self.poller.register(pidfd, select.POLLIN)
-        self._reply({"t": "s", "pid": pid, "tag": req.get("tag")}, [pidfd, theirs.fileno()])
+        self._reply({"t": "s", "pid": pid, "tag": tag}, [pidfd, theirs.fileno()])
         theirs.close()
         return None
 
@@ -460,6 +468,9 @@ class Zygote:
         sys.modules["__main__"] = bootstrap
         # The spare set PR_SET_PDEATHSIG against the zygote (its parent) already.
         bootstrap._die_with_parent = _pdeathsig_armed
+        # What the job brought stays out of the collections too: gc was off since the zygote
+        # started, so the first allocation after enable() would collect it all (~0.2 ms of INIT).
+        gc.freeze()
         gc.enable()
 
 
@@ -522,7 +533,8 @@ def _main():
     if job_sock is None:
         return None
     zyg.become_spare(job_sock)
-    zyg.rehearse(bootstrap)
+    if zyg.rehearsal:
+        zyg.rehearse(bootstrap)
     zyg.confine_ahead()
     zyg.take_job(job_sock, bootstrap)
     return bootstrap
