@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import secrets
 from collections.abc import Awaitable, Callable
 
@@ -24,39 +23,6 @@ from .sigv4 import Verifier
 log = logging.getLogger("nubis.edge")
 
 InternalRoute = Callable[[HttpRequest], Awaitable[HttpResponse]]
-
-# The Invoke fast lane: a plain function name (no ARN, no qualifier, nothing to percent-decode).
-_INVOKE_PATH = re.compile(r"/2015-03-31/functions/([A-Za-z0-9_.-]{1,64})/invocations")
-_INVOKE_ENUMS = (("x-amz-invocation-type", "InvocationType", frozenset({"Event", "RequestResponse", "DryRun"})),
-                 ("x-amz-log-type", "LogType", frozenset({"None", "Tail"})))
-_INVOKE_OTHER = ("x-amz-durable-execution-name", "x-amz-tenant-id")  # present: the general path validates them
-
-
-def invoke_params(req: HttpRequest) -> dict | None:
-    """Lambda Invoke's parameters when the request is the common, unambiguous case (what
-    botocore's model would parse it into, already valid); None for anything else (the general
-    parse and validation answer it, errors included). Saves the model walk on the hot path."""
-    if req.method != "POST" or req.query or not req.body or req.body_too_large or req.stream is not None:
-        return None
-    m = _INVOKE_PATH.fullmatch(req.path)
-    if m is None:
-        return None
-    headers = req.headers
-    params: dict = {"Payload": req.body, "FunctionName": m.group(1)}
-    for header, name, allowed in _INVOKE_ENUMS:
-        v = headers.get(header)
-        if v is not None:
-            if v not in allowed:
-                return None
-            params[name] = v
-    cc = headers.get("x-amz-client-context")
-    if cc is not None:
-        params["ClientContext"] = cc
-    for header in _INVOKE_OTHER:
-        if header in headers:
-            return None
-    return params
-
 
 def json_response(status: int, doc: object, error_code: str | None = None) -> HttpResponse:
     headers = [("Content-Type", "application/json")]
@@ -100,7 +66,7 @@ class Edge:
                        "(any credentials) or send X-Amz-Target")
             return json_response(501 if service else 400, {"__type": code, "message": message}, code)
         protocol = load_service(provider.service)
-        fast = invoke_params(req) if provider.service == "lambda" else None
+        fast = provider.fast_params(req)
         ctx = RequestContext(
             account=account_for(scope.access_key if scope else None),
             region=scope.region if scope else DEFAULT_REGION,
@@ -125,7 +91,7 @@ class Edge:
                 raise AwsError("RequestEntityTooLargeException",
                                f"Request must be smaller than {MAX_BODY} bytes (received {req.body_too_large})", 413)
             if fast is not None:
-                op, params = protocol.model.operation_model("Invoke"), fast
+                op, params = protocol.model.operation_model(fast[0]), fast[1]
             else:
                 op, params = protocol.parse(req)
                 violations = protocol.validate(op, params)

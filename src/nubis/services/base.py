@@ -38,6 +38,11 @@ class Provider:
         """Let a service answer some constraint failures with its own error code (None: the default)."""
         return None
 
+    def fast_params(self, req: HttpRequest) -> tuple[str, dict] | None:
+        """(operation, params) for a hot request this provider can parse faster than the model
+        layer, already valid; None (the default) sends it through the general parse."""
+        return None
+
     def host_route(self, req: HttpRequest) -> Awaitable[HttpResponse] | None:
         """Claim a request by its Host header before AWS API routing (e.g. Lambda function URLs)."""
         return None

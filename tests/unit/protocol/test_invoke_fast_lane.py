@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from nubis.server.edge import invoke_params
+from nubis.services.lambda_.fast_lane import invoke_params
 from nubis.server.messages import HttpRequest
 from nubis.server.protocol import load_service
 

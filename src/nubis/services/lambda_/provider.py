@@ -25,6 +25,7 @@ from .code_signing import EXTRA as CODE_SIGNING, CodeSigningOps, CodeSigningStor
 from .aliases import AliasOps, pick_version
 from .event_invoke import EventInvokeConfigOps
 from .event_sources import EventSourceMappingOps
+from .fast_lane import invoke_params
 from .functions import FunctionRecord, FunctionRepository, Revision
 from .invoke import Invoker
 from .layers import LAYER_DIGESTS, LayerOps, LayerStore, merged_opt_dir
@@ -194,6 +195,10 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
 
     def _sign(self, digest: str, expires: int) -> str:
         return hmac.new(self.secret, f"{digest}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def fast_params(self, req: HttpRequest) -> tuple[str, dict] | None:
+        params = invoke_params(req)
+        return ("Invoke", params) if params is not None else None
 
     def raw_routes(self) -> dict[str, RawRoute]:
         return {"/_nubis/lambda/code/": self._download_code, PATH_PREFIX: self._serve_url_path}
