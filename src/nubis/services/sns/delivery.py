@@ -179,7 +179,7 @@ class Delivery:
         else:
             delay = managed_delay(retry)
         if delay is not None:
-            log.info("sns: delivery of %s to %s failed (%s); retry %d in %.2fs", item["message_id"],
+            log.log(logging.INFO if retry <= 3 else logging.DEBUG,"sns: delivery of %s to %s failed (%s); retry %d in %.2fs", item["message_id"],
                      item["endpoint"], reason, retry, delay * self.retry_scale)
             return Retry(delay * self.retry_scale, dict(item, retry=retry))
         await self._dead_letter(item, reason)
