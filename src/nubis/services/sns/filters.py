@@ -14,7 +14,6 @@ import json
 import math
 from typing import Any
 
-from ...server.errors import AwsError
 from .errors import invalid
 
 MAX_KEYS = 5
@@ -28,6 +27,10 @@ Policy = dict[str, Any]
 
 class _Reject(Exception):
     """A policy SNS refuses; the reason follows `FilterPolicy: ` in the error."""
+
+
+class _ScopeReject(Exception):
+    """A policy the scope does not allow (nesting under MessageAttributes); said without `FilterPolicy: `."""
 
 
 # -- validation ---------------------------------------------------------------------------------------
@@ -54,10 +57,6 @@ def parse_policy(text: str, scope: str, *, subscribe: bool) -> Policy | None:
     except _ScopeReject as r:
         raise invalid(f"{prefix}{r}") from None
     return policy
-
-
-class _ScopeReject(Exception):
-    pass
 
 
 def check_policy(policy: Policy, scope: str) -> None:
@@ -338,4 +337,4 @@ def policy_matches(policy: Policy | None, scope: str, attributes: dict[str, dict
     return matches_attributes(policy, attributes)
 
 
-__all__ = ["parse_policy", "policy_matches", "matches_attributes", "matches_body", "AwsError"]
+__all__ = ["parse_policy", "policy_matches", "matches_attributes", "matches_body"]
