@@ -19,6 +19,7 @@ from ..services.apigatewayv2.provider import ApiGatewayV2Provider
 from ..services.lambda_.provider import LambdaProvider
 from ..services.logs.provider import LogsProvider
 from ..services.s3.provider import S3Provider
+from ..services.sns.provider import SnsProvider
 from ..store.blobs import BlobStore
 from ..store.db import BackgroundWriter, Database
 from ..store.logs import LogStore
@@ -80,7 +81,8 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     bus.objects = s3.reader  # Lambda reads Code.S3Bucket/S3Key packages through the bus
     lam.bus = bus
     http.stream_if = s3.wants_stream  # S3 uploads stream to disk instead of being buffered
-    providers = [lam, LogsProvider(logs), ApiGatewayV2Provider(db, bus), ApiGatewayProvider(db, bus, logs), s3]
+    sns = SnsProvider(db, writer, bus, data_dir, endpoint, async_retry_scale)
+    providers = [lam, LogsProvider(logs), ApiGatewayV2Provider(db, bus), ApiGatewayProvider(db, bus, logs), s3, sns]
     lam.verifier = verifier  # function URLs with AuthType AWS_IAM
     edge = Edge(providers, endpoint, {
         "/_nubis/health": health_route(data_dir, sys.executable),

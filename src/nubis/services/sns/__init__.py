@@ -1,0 +1,1 @@
+"""Amazon SNS (botocore `sns`, query protocol): topics, subscriptions, publish, durable fan-out."""
