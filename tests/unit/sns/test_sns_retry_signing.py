@@ -1,6 +1,7 @@
 """Delivery-policy schedules and message signatures."""
 import base64
 import hashlib
+import subprocess
 
 import rsa
 
@@ -45,16 +46,19 @@ def test_string_to_sign_follows_the_documented_order():
 
 
 def test_signatures_verify_with_an_independent_rsa_implementation(tmp_path):
+    """Checked with the pure-Python `rsa` package (an awscli dependency) against the served certificate."""
     signer = Signer(tmp_path)
     signer.load()
-    key = rsa.PrivateKey.load_pkcs1((tmp_path / "sns-signing-key.pem").read_bytes())
+    der = base64.b64decode(b"".join(signer.cert_pem.splitlines()[1:-1]))
+    key = rsa.PrivateKey.load_pkcs1(subprocess.run(
+        ["openssl", "rsa", "-traditional"], input=(tmp_path / "sns-signing-key.pem").read_bytes(),
+        capture_output=True, check=True).stdout)
     public = rsa.PublicKey(key.n, key.e)
     data = b"Message\nhello\n"
     assert rsa.verify(data, base64.b64decode(signer.sign(data, "1")), public) == "SHA-1"
     assert rsa.verify(data, base64.b64decode(signer.sign(data, "2")), public) == "SHA-256"
-    # the same key is used again after a restart; the certificate carries its modulus
+    # the same key and certificate are used again after a restart; the certificate carries the modulus
     again = Signer(tmp_path)
-    assert again.sign(data, "1") == signer.sign(data, "1")
-    der = base64.b64decode(b"".join(signer.cert_pem.splitlines()[1:-1]))
+    assert again.sign(data, "1") == signer.sign(data, "1") and again.cert_pem == signer.cert_pem
     assert key.n.to_bytes(256, "big") in der
     assert signer.cert_name == f"SimpleNotificationService-{hashlib.md5(der).hexdigest()}.pem"
