@@ -812,8 +812,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-alive", type=float, default=600, metavar="SECONDS",
                    help="how long an idle execution environment is kept warm (default %(default)g)")
     p.add_argument("--async-retry-scale", type=float, default=1.0, metavar="FACTOR",
-                   help="multiply Lambda's async retry waits (1 and 2 minutes) by this, e.g. 0.01 in tests "
-                        "(default %(default)g)")
+                   help="multiply retry waits by this, e.g. 0.01 in tests: Lambda's async retries (1 and 2 "
+                        "minutes) and SNS delivery retries (default %(default)g)")
     p.add_argument("--credentials", metavar="FILE", action="append",
                    help="an AWS shared-credentials file (e.g. ~/.aws/credentials) whose keys get their SigV4 "
                         "signatures verified; repeatable (env NUBIS_CREDENTIALS; <data dir>/credentials is always read)")
