@@ -106,7 +106,7 @@ class KeyOps:
     def usage_plan(self: ApiGatewayProvider, ctx: RequestContext, plan_id: str) -> dict:
         doc = self.store.object("usageplan", ctx.account, ctx.region, plan_id)
         if doc is None:
-            raise usage_plan_not_found(plan_id)
+            raise usage_plan_not_found()
         return doc
 
     def _check_plan(self: ApiGatewayProvider, ctx: RequestContext, plan: dict) -> None:

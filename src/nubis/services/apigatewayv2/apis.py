@@ -182,7 +182,7 @@ class ApiOps:
 
     async def delete_api(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
         self.store.delete(self.api_record(ctx, p["ApiId"]))
-        self.forget_tables()
+        self.gateway.forget()
         return {}
 
     async def delete_cors_configuration(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:

@@ -114,7 +114,7 @@ class AuthorizerOps:
         updated.update({k: p[k] for k in _MEMBERS if p.get(k) is not None})
         check_authorizer(rec, updated)
         rec.authorizers[p["AuthorizerId"]] = updated
-        self.authorizer_cache.forget(rec.api_id)
+        self.gateway.authorizers.cache.forget(rec.api_id)
         self.auto_deploy(rec)
         self.store.save(rec)
         return copy.deepcopy(updated)
@@ -127,7 +127,7 @@ class AuthorizerOps:
             raise conflict(f"Unable to delete authorizer {p['AuthorizerId']}: it is used by route(s) "
                            f"{', '.join(users)}")
         del rec.authorizers[p["AuthorizerId"]]
-        self.authorizer_cache.forget(rec.api_id)
+        self.gateway.authorizers.cache.forget(rec.api_id)
         self.auto_deploy(rec)
         self.store.save(rec)
         return {}
@@ -135,5 +135,5 @@ class AuthorizerOps:
     async def reset_authorizers_cache(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
         rec = self.api_record(ctx, p["ApiId"])
         self.stage(rec, p["StageName"])
-        self.authorizer_cache.forget(rec.api_id, p["StageName"])
+        self.gateway.authorizers.cache.forget(rec.api_id, p["StageName"])
         return {}

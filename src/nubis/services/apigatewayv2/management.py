@@ -16,7 +16,7 @@ from ...server.messages import HttpRequest, HttpResponse
 from ...server.protocol import load_service
 from ..base import snake
 from .connections import ConnectionRegistry, WsConnection
-from .gateway import new_request_id
+from ..apigw_common.gateway import new_request_id
 
 MAX_POST = 128 * 1024
 

@@ -24,9 +24,10 @@ from wsproto.utilities import generate_accept_token
 from ...events.bus import Bus, SyncResult, Throttled, TriggerError
 from ...server.messages import HttpRequest, HttpResponse
 from .connections import ConnectionRegistry, WsConnection, new_connection_id
-from .gateway import gateway_response, new_request_id, substitute_stage_variables
+from ..apigw_common.gateway import invoke, new_request_id, substitute_stage_variables
+from .gateway import gateway_response
 from .integrations import lambda_function_arn
-from .lambda_proxy import PRINCIPAL, GatewayError
+from .lambda_proxy import GatewayError
 from .responses import two_way
 from .selection import Selector, SelectionError, parse_selection
 from .store import ApiRecord, ApiStore
@@ -75,9 +76,7 @@ async def invoke_function(bus: Bus, rec: ApiRecord, uri: str, event: dict, sourc
     if function_arn is None or bus.functions is None:
         raise GatewayError(500, "Internal server error")
     try:
-        result = await asyncio.wait_for(bus.functions.invoke_sync(
-            function_arn, orjson.dumps(event), principal=PRINCIPAL, source_arn=source_arn,
-            source_account=rec.account), timeout_s)
+        result = await invoke(bus, function_arn, orjson.dumps(event), source_arn, rec.account, timeout_s)
     except asyncio.TimeoutError:
         raise GatewayError(504, "Endpoint request timed out") from None
     except Throttled:
