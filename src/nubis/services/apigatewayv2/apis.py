@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
 from .errors import bad_request, not_found
-from .integrations import lambda_function_arn
+from .lambda_proxy import lambda_function_arn
 from .matching import RouteKeyError, parse_route_key
 from .selection import SelectionError, parse_selection
 from .store import (INTEGRATION_ID_LEN, ROUTE_ID_LEN, ApiRecord, new_id, now)

@@ -18,8 +18,7 @@ from ...events.http_events import joined_query, v1_event, v2_event
 from ..apigw_common.authorizers import (AuthorizerCache, AuthorizerUnavailable, identity_values, invoke_authorizer,
                                         json_or_none, policy_response, policy_verdict)
 from . import http_client, jwt
-from .integrations import lambda_function_arn
-from .lambda_proxy import Call, GatewayError, source_arn
+from .lambda_proxy import Call, GatewayError, lambda_function_arn, source_arn
 from .matching import parse_route_key
 
 log = logging.getLogger("nubis.apigateway")

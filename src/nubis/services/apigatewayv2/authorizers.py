@@ -10,8 +10,9 @@ import re
 from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
+from .apis import paginate
 from .errors import authorizer_not_found, bad_request, conflict
-from .integrations import lambda_function_arn
+from .lambda_proxy import lambda_function_arn
 from .store import AUTHORIZER_ID_LEN, ApiRecord, new_id
 
 if TYPE_CHECKING:
@@ -103,8 +104,6 @@ class AuthorizerOps:
         return copy.deepcopy(self._authorizer(rec, p["AuthorizerId"]))
 
     async def get_authorizers(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
-
         rec = self.api_record(ctx, p["ApiId"])
         return paginate([copy.deepcopy(a) for a in rec.authorizers.values()], p)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 
 import orjson
@@ -13,11 +14,23 @@ from ...events.bus import Bus, Throttled, TriggerError
 from ...events.http_events import MalformedResponse, v1_event, v1_response, v2_event, v2_response
 from ...server.messages import HttpRequest, HttpResponse
 from ..apigw_common.gateway import invoke as invoke_function
-from .integrations import lambda_function_arn
 from .matching import Match, parse_route_key
 from .store import ApiRecord
 
 log = logging.getLogger("nubis.apigateway")
+
+_LAMBDA_ARN = re.compile(r"arn:aws[a-zA-Z-]*:lambda:[^:]+:\d{12}:function:[^/]+")
+_INVOCATION_URI = re.compile(r"arn:aws[a-zA-Z-]*:apigateway:[^:]+:lambda:path/2015-03-31/functions/(.+)/invocations")
+
+
+def lambda_function_arn(uri: str) -> str | None:
+    """The function ARN an AWS_PROXY integration URI names: a function/alias/version ARN or the
+    apigateway invocation form arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<arn>/invocations.
+    Stage variables may stand for parts of it (`${stageVariables.fn}`); they are resolved per request."""
+    m = _INVOCATION_URI.fullmatch(uri)
+    if m:
+        uri = m.group(1)
+    return uri if _LAMBDA_ARN.fullmatch(uri) else None
 
 
 @dataclass(slots=True)

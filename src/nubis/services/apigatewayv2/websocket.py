@@ -23,11 +23,10 @@ from wsproto.utilities import generate_accept_token
 
 from ...events.bus import Bus, SyncResult, Throttled, TriggerError
 from ...server.messages import HttpRequest, HttpResponse
-from .connections import ConnectionRegistry, WsConnection, new_connection_id
 from ..apigw_common.gateway import invoke, new_request_id, substitute_stage_variables
+from .connections import ConnectionRegistry, WsConnection, new_connection_id
 from .gateway import gateway_response
-from .integrations import lambda_function_arn
-from .lambda_proxy import GatewayError
+from .lambda_proxy import GatewayError, lambda_function_arn
 from .responses import two_way
 from .selection import Selector, SelectionError, parse_selection
 from .store import ApiRecord, ApiStore

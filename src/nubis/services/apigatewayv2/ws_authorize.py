@@ -15,8 +15,7 @@ from ...server.messages import HttpRequest
 from ..apigw_common.authorizers import (AuthorizerUnavailable, identity_values, invoke_authorizer, json_or_none,
                                         policy_response, policy_verdict)
 from .connections import WsConnection
-from .integrations import lambda_function_arn
-from .lambda_proxy import GatewayError
+from .lambda_proxy import GatewayError, lambda_function_arn
 from .store import ApiRecord
 from .ws_events import connect_event
 
