@@ -13,12 +13,12 @@ import re
 from dataclasses import dataclass
 
 from ...events.bus import Bus
-from ...events.http_events import v1_event
 from ..apigw_common.authorizers import (AuthorizerCache, AuthorizerUnavailable, identity_values, invoke_authorizer,
                                         json_or_none, policy_response, policy_verdict)
 from ..apigw_common.gateway import substitute_stage_variables
 from .call import Call
 from .gateway_responses import GatewayError
+from .integrations import proxy_event
 from .resources import lambda_arn_of
 
 log = logging.getLogger("nubis.apigateway")
@@ -87,13 +87,7 @@ class Authorizers:
         if authorizer["type"] == "TOKEN":
             name = (authorizer.get("identitySource") or "").rpartition(".")[2]
             return {"type": "TOKEN", "methodArn": call.method_arn(), "authorizationToken": call.header(name)}
-        match = call.match
-        event = v1_event(call.req, resource=call.resource_path, path=call.stage_path, stage=call.stage_name,
-                         api_id=call.rec.api_id, host=call.host, account_id=call.rec.account,
-                         request_id=call.request_id, resource_id=match.resource["id"] if match else None,
-                         path_parameters=match.path_parameters if match else None,
-                         stage_variables=call.stage_variables or None, version=None,
-                         context_path=f"/{call.stage_name}{call.stage_path}")
+        event = proxy_event(call)  # the integration's event, without the body
         event.pop("body", None)
         event.pop("isBase64Encoded", None)
         return {"type": "REQUEST", "methodArn": call.method_arn(), **event}

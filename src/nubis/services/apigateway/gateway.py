@@ -14,7 +14,7 @@ from urllib.parse import unquote
 from ...events.bus import Bus
 from ...server.messages import HttpRequest, HttpResponse
 from ...store.logs import LogStore
-from ..apigw_common.gateway import new_request_id
+from ..apigw_common.gateway import is_signed, new_request_id
 from . import access_log, integrations, validate
 from .auth import Authorizers
 from .call import Call
@@ -97,8 +97,7 @@ class Gateway:
         usage_key = None
         kind = method.get("authorizationType", "NONE")
         if kind == "AWS_IAM":
-            # nubis has no IAM policies to evaluate: any SigV4-signed request is accepted
-            if "authorization" not in call.req.headers and "X-Amz-Signature=" not in call.req.query:
+            if not is_signed(call.req):
                 raise GatewayError("MISSING_AUTHENTICATION_TOKEN")
         elif kind in ("CUSTOM", "COGNITO_USER_POOLS"):
             authorizer = call.snapshot["authorizers"].get(method.get("authorizerId") or "")

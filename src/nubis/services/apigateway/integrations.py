@@ -20,8 +20,8 @@ import orjson
 from ...events.bus import Bus, Throttled, TriggerError
 from ...events.http_events import MalformedResponse, v1_event, v1_response
 from ...server.messages import HttpResponse
-from . import vtl
 from ..apigw_common.gateway import invoke, substitute_stage_variables
+from . import vtl
 from .call import Call
 from .gateway_responses import GatewayError
 from .resources import lambda_arn_of

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import orjson
 
 from ...events.bus import Bus
-from ...events.http_events import joined_query, v1_event, v2_event
+from ...events.http_events import joined_query
 from ..apigw_common.authorizers import (AuthorizerCache, AuthorizerUnavailable, identity_values, invoke_authorizer,
                                         json_or_none, policy_response, policy_verdict)
+from ..apigw_common.gateway import is_signed
 from . import http_client, jwt
-from .lambda_proxy import Call, GatewayError, lambda_function_arn, source_arn
-from .matching import parse_route_key
+from .lambda_proxy import Call, GatewayError, build_event, lambda_function_arn, source_arn
 
 log = logging.getLogger("nubis.apigateway")
 
@@ -60,8 +60,7 @@ class Authorizers:
         route = call.match.route
         kind = route.get("AuthorizationType", "NONE")
         if kind in ("NONE", "AWS_IAM"):
-            # AWS_IAM: nubis accepts any SigV4-signed request (there is no IAM to evaluate policies against).
-            if kind == "AWS_IAM" and "authorization" not in call.req.headers and "X-Amz-Signature=" not in call.req.query:
+            if kind == "AWS_IAM" and not is_signed(call.req):
                 raise GatewayError(403, "Forbidden")
             return None
         authorizer = authorizers.get(route.get("AuthorizerId") or "")
@@ -165,26 +164,14 @@ async def _get_json(url: str) -> dict:
 
 
 def _authorizer_event(call: Call, version: str, route_arn: str, values: list[str]) -> dict:
-    route = call.match.route
-    stage_variables = call.stage.get("StageVariables") or None
-    if version == "1.0":
-        key = parse_route_key(route["RouteKey"])
-        event = v1_event(call.req, resource="$default" if key.is_default else key.path, path=call.path,
-                         stage=call.stage_name, api_id=call.rec.api_id, host=call.host, account_id=call.rec.account,
-                         request_id=call.request_id, resource_id=route["RouteKey"],
-                         path_parameters=call.match.path_parameters, stage_variables=stage_variables)
-        joined = ",".join(values)
-        event.update(type="REQUEST", methodArn=route_arn, identitySource=joined, authorizationToken=joined)
-        event.pop("body", None)
-        event.pop("isBase64Encoded", None)
-        return event
-    event = v2_event(call.req, raw_path=call.path, route_key=route["RouteKey"], stage=call.stage_name,
-                     api_id=call.rec.api_id, host=call.host, account_id=call.rec.account, request_id=call.request_id)
-    event.update(type="REQUEST", routeArn=route_arn, identitySource=values)
+    """The integration's event for the request (format 1.0 or 2.0) without its body, plus what identifies
+    the authorizer call."""
+    event = build_event(call, version)
     event.pop("body", None)
     event.pop("isBase64Encoded", None)
-    if call.match.path_parameters:
-        event["pathParameters"] = call.match.path_parameters
-    if stage_variables:
-        event["stageVariables"] = stage_variables
+    if version == "1.0":
+        joined = ",".join(values)
+        event.update(type="REQUEST", methodArn=route_arn, identitySource=joined, authorizationToken=joined)
+    else:
+        event.update(type="REQUEST", routeArn=route_arn, identitySource=values)
     return event

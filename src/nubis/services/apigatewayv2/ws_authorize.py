@@ -14,6 +14,7 @@ from ...events.http_events import joined_query
 from ...server.messages import HttpRequest
 from ..apigw_common.authorizers import (AuthorizerUnavailable, identity_values, invoke_authorizer, json_or_none,
                                         policy_response, policy_verdict)
+from ..apigw_common.gateway import is_signed
 from .connections import WsConnection
 from .lambda_proxy import GatewayError, lambda_function_arn
 from .store import ApiRecord
@@ -28,7 +29,7 @@ async def authorize_connect(bus: Bus, rec: ApiRecord, conn: WsConnection, req: H
     if kind == "NONE":
         return None
     if kind == "AWS_IAM":
-        if "authorization" not in req.headers and "X-Amz-Signature=" not in req.query:
+        if not is_signed(req):
             raise GatewayError(403, "Forbidden")
         return None
     authorizer = (snapshot.get("authorizers") or {}).get(route.get("AuthorizerId") or "")
