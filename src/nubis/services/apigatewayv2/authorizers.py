@@ -47,12 +47,9 @@ def check_authorizer(rec: ApiRecord, a: dict) -> None:
         if a.get("AuthorizerUri"):
             raise bad_request("AuthorizerUri is not supported for JWT authorizers")
     elif kind == "REQUEST":
-        uri = a.get("AuthorizerUri")
-        if not uri or lambda_function_arn(uri) is None:
-            raise bad_request(f"Invalid authorizer URI specified: {uri}. Expected "
-                              "arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function-arn>/invocations")
+        _check_lambda_uri(a)
         version = a.get("AuthorizerPayloadFormatVersion")
-        if rec.api["ProtocolType"] == "HTTP" and version not in ("1.0", "2.0"):
+        if version not in ("1.0", "2.0"):
             raise bad_request("AuthorizerPayloadFormatVersion is required for REQUEST authorizers and must be 1.0 "
                               "or 2.0")
         if a.get("EnableSimpleResponses") and version != "2.0":
@@ -72,6 +69,10 @@ def _check_websocket(a: dict, sources: list[str]) -> None:
     for member in ("AuthorizerPayloadFormatVersion", "EnableSimpleResponses", "JwtConfiguration"):
         if a.get(member):
             raise bad_request(f"{member} is only supported for HTTP APIs")
+    _check_lambda_uri(a)
+
+
+def _check_lambda_uri(a: dict) -> None:
     uri = a.get("AuthorizerUri")
     if not uri or lambda_function_arn(uri) is None:
         raise bad_request(f"Invalid authorizer URI specified: {uri}. Expected "

@@ -83,6 +83,8 @@ def policy_response(value: Any) -> tuple[str, dict, dict] | None:
 
 async def invoke_authorizer(bus: Bus, rec: Record, authorizer_id: str, function_arn: str | None,
                             event: dict) -> SyncResult:
+    """Invoke as API Gateway with the authorizer's source ARN (`.../authorizers/<id>`), which the
+    function's policy must allow; AuthorizerUnavailable when that cannot be done."""
     if function_arn is None or bus.functions is None:
         raise AuthorizerUnavailable
     source = f"arn:aws:execute-api:{rec.region}:{rec.account}:{rec.api_id}/authorizers/{authorizer_id}"
