@@ -1,7 +1,8 @@
 """Stage selection, CORS and throttling helpers of the HTTP API gateway."""
 from nubis.server.messages import HttpRequest, HttpResponse
 from nubis.services.apigatewayv2 import cors
-from nubis.services.apigatewayv2.gateway import TokenBucket, select_stage, substitute_stage_variables
+from nubis.services.apigw_common.gateway import TokenBucket, substitute_stage_variables
+from nubis.services.apigatewayv2.gateway import select_stage
 from nubis.services.apigatewayv2.store import ApiRecord
 
 

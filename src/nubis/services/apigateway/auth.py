@@ -8,25 +8,20 @@ that cannot be invoked or answers something else is 500 `{"message":null}`.
 """
 from __future__ import annotations
 
-import asyncio
-import fnmatch
 import logging
 import re
-import time
 from dataclasses import dataclass
 
-import orjson
-
-from ...events.bus import Bus, TriggerError
-from ...events.http_events import v1_event
-from .call import Call, substitute_stage_variables
+from ...events.bus import Bus
+from ..apigw_common.authorizers import (AuthorizerCache, AuthorizerUnavailable, identity_values, invoke_authorizer,
+                                        json_or_none, policy_response, policy_verdict)
+from ..apigw_common.gateway import substitute_stage_variables
+from .call import Call
 from .gateway_responses import GatewayError
+from .integrations import proxy_event
 from .resources import lambda_arn_of
 
 log = logging.getLogger("nubis.apigateway")
-
-PRINCIPAL = "apigateway.amazonaws.com"
-AUTHORIZER_TIMEOUT_S = 10.0
 
 
 @dataclass(slots=True)
@@ -36,31 +31,6 @@ class Decision:
     principal: str
     context: dict
     usage_key: str | None
-
-
-def statement_matches(stmt: dict, arn: str) -> bool:
-    actions = stmt.get("Action") or []
-    actions = [actions] if isinstance(actions, str) else actions
-    if not any(isinstance(a, str) and fnmatch.fnmatchcase("execute-api:Invoke", a) for a in actions):
-        return False
-    resources = stmt.get("Resource") or []
-    resources = [resources] if isinstance(resources, str) else resources
-    return any(isinstance(r, str) and fnmatch.fnmatchcase(arn, r) for r in resources)
-
-
-def evaluate(policy: dict, arn: str) -> str:
-    """'deny' (explicit), 'allow', or 'none' (no statement allows it)."""
-    statements = policy.get("Statement") or []
-    statements = [statements] if isinstance(statements, dict) else statements
-    allowed = False
-    for stmt in statements:
-        if not isinstance(stmt, dict) or not statement_matches(stmt, arn):
-            continue
-        if stmt.get("Effect") == "Deny":
-            return "deny"
-        if stmt.get("Effect") == "Allow":
-            allowed = True
-    return "allow" if allowed else "none"
 
 
 def _context_value(value: object) -> str:
@@ -80,15 +50,10 @@ class Authorizers:
             # nubis has no Cognito user pools to verify tokens against: refuse as an invalid token would be
             raise GatewayError("UNAUTHORIZED")
         identity = self._identity(call, authorizer)
-        ttl = int(authorizer.get("authorizerResultTtlInSeconds") or 0)
-        key = (call.rec.api_id, call.stage_name, authorizer["id"], identity)
-        decision = self.cache.get(key) if ttl > 0 and identity else None
-        if decision is None:
-            decision = await self._invoke(call, authorizer)
-            if ttl > 0 and identity:
-                decision.expires = time.monotonic() + ttl
-                self.cache.put(key, decision)
-        verdict = evaluate(decision.policy, call.method_arn())
+        ttl = int(authorizer.get("authorizerResultTtlInSeconds") or 0) if identity else 0
+        decision = await self.cache.get_or_make((call.rec.api_id, call.stage_name, authorizer["id"], identity), ttl,
+                                                lambda: self._invoke(call, authorizer))
+        verdict = policy_verdict(decision.policy, call.method_arn())
         if verdict == "deny":
             raise GatewayError("ACCESS_DENIED", "User is not authorized to access this resource with an explicit deny",
                                json_key="Message")
@@ -109,91 +74,39 @@ class Authorizers:
             if pattern and not re.fullmatch(pattern, token):
                 raise GatewayError("UNAUTHORIZED")
             return (token,)
-        values = []
-        query = call.query()
-        for source in [s.strip() for s in (authorizer.get("identitySource") or "").split(",") if s.strip()]:
-            if source.startswith("method.request.header."):
-                value = call.header(source[len("method.request.header."):])
-            elif source.startswith("method.request.querystring."):
-                value = query.get(source[len("method.request.querystring."):])
-            elif source.startswith("stageVariables."):
-                value = call.stage_variables.get(source[len("stageVariables."):])
-            elif source.startswith("context."):
-                value = {"requestId": call.request_id, "stage": call.stage_name, "httpMethod": call.req.method,
-                         "identity.sourceIp": call.req.remote or "127.0.0.1"}.get(source[len("context."):])
-            else:
-                value = None
-            if not value:
-                raise GatewayError("UNAUTHORIZED")
-            values.append(value)
+        sources = [s.strip().removeprefix("method.") for s in (authorizer.get("identitySource") or "").split(",")
+                   if s.strip()]
+        context = {"requestId": call.request_id, "stage": call.stage_name, "httpMethod": call.req.method,
+                   "identity.sourceIp": call.req.remote or "127.0.0.1"}
+        values = identity_values(sources, call.req.headers, call.query(), call.stage_variables, context)
+        if values is None:
+            raise GatewayError("UNAUTHORIZED")
         return tuple(values)
 
     def _event(self, call: Call, authorizer: dict) -> dict:
         if authorizer["type"] == "TOKEN":
             name = (authorizer.get("identitySource") or "").rpartition(".")[2]
             return {"type": "TOKEN", "methodArn": call.method_arn(), "authorizationToken": call.header(name)}
-        match = call.match
-        event = v1_event(call.req, resource=call.resource_path, path=call.stage_path, stage=call.stage_name,
-                         api_id=call.rec.api_id, host=call.host, account_id=call.rec.account,
-                         request_id=call.request_id, resource_id=match.resource["id"] if match else None,
-                         path_parameters=match.path_parameters if match else None,
-                         stage_variables=call.stage_variables or None, version=None,
-                         context_path=f"/{call.stage_name}{call.stage_path}")
+        event = proxy_event(call)  # the integration's event, without the body
         event.pop("body", None)
         event.pop("isBase64Encoded", None)
         return {"type": "REQUEST", "methodArn": call.method_arn(), **event}
 
     async def _invoke(self, call: Call, authorizer: dict) -> Decision:
-        rec = call.rec
-        function_arn = lambda_arn_of(substitute_stage_variables(authorizer.get("authorizerUri") or "", call.stage_variables))
-        if function_arn is None or self.bus.functions is None:
-            raise GatewayError("AUTHORIZER_CONFIGURATION_ERROR", None)
-        source = f"arn:aws:execute-api:{rec.region}:{rec.account}:{rec.api_id}/authorizers/{authorizer['id']}"
+        uri = substitute_stage_variables(authorizer.get("authorizerUri") or "", call.stage_variables)
         try:
-            result = await asyncio.wait_for(self.bus.functions.invoke_sync(
-                function_arn, orjson.dumps(self._event(call, authorizer)), principal=PRINCIPAL, source_arn=source,
-                source_account=rec.account), AUTHORIZER_TIMEOUT_S)
-        except (TriggerError, asyncio.TimeoutError) as err:
-            log.warning("API %s: authorizer %s could not be invoked: %r", rec.api_id, authorizer["id"], err)
+            result = await invoke_authorizer(self.bus, call.rec, authorizer["id"], lambda_arn_of(uri),
+                                             self._event(call, authorizer))
+        except AuthorizerUnavailable:
             raise GatewayError("AUTHORIZER_CONFIGURATION_ERROR", None) from None
-        try:
-            value = orjson.loads(result.payload)
-        except orjson.JSONDecodeError:
-            value = None
+        value = json_or_none(result.payload)
         if result.function_error:
-            message = value.get("errorMessage") if isinstance(value, dict) else None
-            if message == "Unauthorized":
+            if isinstance(value, dict) and value.get("errorMessage") == "Unauthorized":
                 raise GatewayError("UNAUTHORIZED")
             raise GatewayError("AUTHORIZER_CONFIGURATION_ERROR", None)
-        policy = value.get("policyDocument") if isinstance(value, dict) else None
-        context = (value.get("context") or {}) if isinstance(value, dict) else None
-        if not isinstance(policy, dict) or "principalId" not in value or not isinstance(context, dict) or \
-                any(isinstance(v, (dict, list)) for v in context.values()):
-            log.info("API %s: authorizer %s returned an invalid response", rec.api_id, authorizer["id"])
+        answer = policy_response(value)
+        if answer is None or any(isinstance(v, (dict, list)) for v in answer[2].values()):
+            log.info("API %s: authorizer %s returned an invalid response", call.rec.api_id, authorizer["id"])
             raise GatewayError("AUTHORIZER_CONFIGURATION_ERROR", None)
         usage_key = value.get("usageIdentifierKey")
-        return Decision(0.0, policy, str(value["principalId"]), context,
-                        usage_key if isinstance(usage_key, str) else None)
-
-
-class AuthorizerCache:
-    def __init__(self) -> None:
-        self._entries: dict[tuple, Decision] = {}
-
-    def get(self, key: tuple) -> Decision | None:
-        hit = self._entries.get(key)
-        if hit is not None and hit.expires <= time.monotonic():
-            del self._entries[key]
-            return None
-        return hit
-
-    def put(self, key: tuple, value: Decision) -> None:
-        if len(self._entries) > 10000:
-            now = time.monotonic()
-            self._entries = {k: v for k, v in self._entries.items() if v.expires > now}
-        self._entries[key] = value
-
-    def forget(self, api_id: str, stage: str | None = None) -> None:
-        self._entries = {k: v for k, v in self._entries.items()
-                         if not (k[0] == api_id and (stage is None or k[1] == stage))}
-
+        return Decision(0.0, answer[1], answer[0], answer[2], usage_key if isinstance(usage_key, str) else None)

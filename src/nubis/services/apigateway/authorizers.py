@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
+from .apis import paginate
 from .errors import authorizer_not_found, bad_request, conflict, not_found, validator_not_found
 from .gateway_responses import DEFAULTS as GATEWAY_RESPONSE_DEFAULTS
 from .patch import apply_patch
@@ -97,8 +98,6 @@ class AuthorizerOps:
         return copy.deepcopy(self.authorizer(self.api_record(ctx, p["restApiId"]), p["authorizerId"]))
 
     async def get_authorizers(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
-
         rec = self.api_record(ctx, p["restApiId"])
         return paginate([copy.deepcopy(a) for a in rec.authorizers.values()], p)
 
@@ -145,8 +144,6 @@ class AuthorizerOps:
         return dict(self.validator(self.api_record(ctx, p["restApiId"]), p["requestValidatorId"]))
 
     async def get_request_validators(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
-
         rec = self.api_record(ctx, p["restApiId"])
         return paginate([dict(v) for v in rec.validators.values()], p)
 
@@ -203,8 +200,6 @@ class AuthorizerOps:
         return self._gateway_response_view(rec, self._response_type(p["responseType"]))
 
     async def get_gateway_responses(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
-
         rec = self.api_record(ctx, p["restApiId"])
         return paginate([self._gateway_response_view(rec, t) for t in GATEWAY_RESPONSE_DEFAULTS], p)
 

@@ -2,7 +2,6 @@
 integration, access log) needs to know and records."""
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -78,10 +77,3 @@ class Call:
             "responseOverride": {"status": None, "header": {}},
         }
 
-
-_STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
-
-
-def substitute_stage_variables(text: str, variables: dict) -> str:
-    """`${stageVariables.name}` in integration and authorizer URIs."""
-    return _STAGE_VARIABLE.sub(lambda m: variables.get(m.group(1), ""), text)

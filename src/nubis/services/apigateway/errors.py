@@ -2,22 +2,7 @@
 from __future__ import annotations
 
 from ...server.errors import AwsError
-
-
-def bad_request(message: str) -> AwsError:
-    return AwsError("BadRequestException", message, 400)
-
-
-def conflict(message: str) -> AwsError:
-    return AwsError("ConflictException", message, 409)
-
-
-def not_found(message: str) -> AwsError:
-    return AwsError("NotFoundException", message, 404)
-
-
-def api_not_found(account: str, api_id: str) -> AwsError:
-    return not_found(f"Invalid API identifier specified {account}:{api_id}")
+from ..apigw_common.errors import api_not_found, bad_request, conflict, not_found  # noqa: F401
 
 
 def resource_not_found(account: str, api_id: str, resource_id: str) -> AwsError:
@@ -60,5 +45,5 @@ def api_key_not_found() -> AwsError:
     return not_found("Invalid API Key identifier specified")
 
 
-def usage_plan_not_found(plan_id: str) -> AwsError:
+def usage_plan_not_found() -> AwsError:
     return not_found("Invalid Usage Plan ID specified")

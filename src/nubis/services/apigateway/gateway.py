@@ -7,15 +7,14 @@ authorizer, API key and usage plan (throttle, quota), request validator, integra
 """
 from __future__ import annotations
 
-import base64
 import logging
-import os
 import uuid
 from urllib.parse import unquote
 
 from ...events.bus import Bus
 from ...server.messages import HttpRequest, HttpResponse
 from ...store.logs import LogStore
+from ..apigw_common.gateway import is_signed, new_request_id
 from . import access_log, integrations, validate
 from .auth import Authorizers
 from .call import Call
@@ -25,11 +24,6 @@ from .matching import ResourceTree
 from .store import RestStore
 
 log = logging.getLogger("nubis.apigateway")
-
-
-def extended_request_id() -> str:
-    """API Gateway's extended request ids (x-amz-apigw-id) look like `H6SdPgXtiYcEP1w=`."""
-    return base64.b64encode(os.urandom(11)).decode()
 
 
 class Gateway:
@@ -66,7 +60,7 @@ class Gateway:
             snapshot = deployment["snapshot"]
             customised = snapshot.get("gateway_responses") or {}
             call = Call(req, rec, stage_name, stage, snapshot, "/" + rest, req.headers.get("host", ""), request_id,
-                        extended_request_id())
+                        new_request_id())
             resp = await self._serve(call)
         except GatewayError as err:
             if call is not None:
@@ -103,8 +97,7 @@ class Gateway:
         usage_key = None
         kind = method.get("authorizationType", "NONE")
         if kind == "AWS_IAM":
-            # nubis has no IAM policies to evaluate: any SigV4-signed request is accepted
-            if "authorization" not in call.req.headers and "X-Amz-Signature=" not in call.req.query:
+            if not is_signed(call.req):
                 raise GatewayError("MISSING_AUTHENTICATION_TOKEN")
         elif kind in ("CUSTOM", "COGNITO_USER_POOLS"):
             authorizer = call.snapshot["authorizers"].get(method.get("authorizerId") or "")

@@ -20,14 +20,13 @@ import orjson
 from ...events.bus import Bus, Throttled, TriggerError
 from ...events.http_events import MalformedResponse, v1_event, v1_response
 from ...server.messages import HttpResponse
+from ..apigw_common.gateway import invoke, substitute_stage_variables
 from . import vtl
-from .call import Call, substitute_stage_variables
+from .call import Call
 from .gateway_responses import GatewayError
 from .resources import lambda_arn_of
 
 log = logging.getLogger("nubis.apigateway")
-
-PRINCIPAL = "apigateway.amazonaws.com"
 
 
 def media_type_matches(content_type: str, patterns: list[str]) -> bool:
@@ -80,14 +79,11 @@ async def _invoke(bus: Bus, call: Call, integration: dict, payload: bytes):
     timeout = integration.get("timeoutInMillis", 29000) / 1000
     rec = call.rec
     source_arn = call.method_arn()
-    task = asyncio.ensure_future(bus.functions.invoke_sync(function_arn, payload, principal=PRINCIPAL,
-                                                           source_arn=source_arn, source_account=rec.account))
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
-        result = await asyncio.wait_for(asyncio.shield(task), timeout)
+        result = await invoke(bus, function_arn, payload, source_arn, rec.account, timeout)
     except asyncio.TimeoutError:
-        task.add_done_callback(_quiet)  # the invocation runs on; its outcome no longer has a client
         call.error = "Endpoint request timed out"
         raise GatewayError("INTEGRATION_TIMEOUT") from None
     except Throttled:
@@ -102,11 +98,6 @@ async def _invoke(bus: Bus, call: Call, integration: dict, payload: bytes):
         call.integration_latency = int((loop.time() - started) * 1000)
     call.integration_status = "200"
     return result
-
-
-def _quiet(task: asyncio.Future) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 # -- AWS_PROXY ------------------------------------------------------------------------------------------

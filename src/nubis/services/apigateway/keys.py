@@ -12,6 +12,7 @@ import string
 from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
+from .apis import paginate
 from .errors import api_key_not_found, bad_request, conflict, not_found, usage_plan_not_found
 from .patch import apply_patch, split_path
 from .store import KEY_ID_LEN, SHORT_ID_LEN, now
@@ -76,8 +77,6 @@ class KeyOps:
         return key_view(self.api_key(ctx, p["apiKey"]), bool(p.get("includeValue")))
 
     async def get_api_keys(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
-
         keys = sorted(self.store.objects("apikey", ctx.account, ctx.region), key=lambda k: (k["createdDate"], k["id"]))
         if p.get("nameQuery"):
             keys = [k for k in keys if k.get("name", "").startswith(p["nameQuery"])]
@@ -106,7 +105,7 @@ class KeyOps:
     def usage_plan(self: ApiGatewayProvider, ctx: RequestContext, plan_id: str) -> dict:
         doc = self.store.object("usageplan", ctx.account, ctx.region, plan_id)
         if doc is None:
-            raise usage_plan_not_found(plan_id)
+            raise usage_plan_not_found()
         return doc
 
     def _check_plan(self: ApiGatewayProvider, ctx: RequestContext, plan: dict) -> None:
@@ -143,8 +142,6 @@ class KeyOps:
         return plan_view(self.usage_plan(ctx, p["usagePlanId"]))
 
     async def get_usage_plans(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
-
         plans = sorted(self.store.objects("usageplan", ctx.account, ctx.region), key=lambda d: d["id"])
         if p.get("keyId"):
             plans = [d for d in plans if p["keyId"] in d.get("_keys", [])]
@@ -217,8 +214,6 @@ class KeyOps:
         return self._plan_key_view(self._plan_key(ctx, p)[1])
 
     async def get_usage_plan_keys(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
-
         plan = self.usage_plan(ctx, p["usagePlanId"])
         keys = [self._plan_key_view(k) for k in (self.store.object("apikey", ctx.account, ctx.region, i)
                                                   for i in plan["_keys"]) if k is not None]

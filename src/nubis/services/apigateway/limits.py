@@ -3,30 +3,12 @@ throttle and quota. Counters live in memory (a restart resets them, as a new quo
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections import defaultdict
 
+from ..apigw_common.gateway import TokenBucket, take_token
 from .gateway_responses import GatewayError
 from .stages import method_settings_key
 from .store import RestStore
-
-
-class TokenBucket:
-    __slots__ = ("rate", "burst", "tokens", "stamp")
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(float(self.burst), self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 def period_start(quota: dict, day: dt.date) -> dt.date:
@@ -57,12 +39,6 @@ class Limits:
     def forget_plan(self, plan_id: str) -> None:
         self._buckets = {k: v for k, v in self._buckets.items() if not (k[0] == "plan" and k[1] == plan_id)}
 
-    def _take(self, key: tuple, rate: float, burst: int) -> bool:
-        bucket = self._buckets.get(key)
-        if bucket is None or bucket.rate != rate or bucket.burst != burst:
-            bucket = self._buckets[key] = TokenBucket(rate, burst)
-        return bucket.take()
-
     # -- stage throttling
     def check_stage(self, api_id: str, stage: dict, resource_path: str, http_method: str) -> None:
         settings = stage.get("methodSettings") or {}
@@ -72,7 +48,7 @@ class Limits:
             return
         rate, burst = float(chosen.get("throttlingRateLimit", 10000.0)), int(chosen.get("throttlingBurstLimit", 5000))
         which = key if key in settings else "*/*"
-        if not self._take(("stage", api_id, stage["stageName"], which), rate, burst):
+        if not take_token(self._buckets, ("stage", api_id, stage["stageName"], which), rate, burst):
             raise GatewayError("THROTTLED")
 
     # -- API keys and usage plans
@@ -93,7 +69,7 @@ class Limits:
         if throttle and (throttle.get("rateLimit") is not None or throttle.get("burstLimit") is not None):
             rate = float(throttle.get("rateLimit") if throttle.get("rateLimit") is not None else 10000.0)
             burst = int(throttle.get("burstLimit") if throttle.get("burstLimit") is not None else max(1, int(rate)))
-            if not self._take(("plan", plan["id"], key["id"]), rate, burst):
+            if not take_token(self._buckets, ("plan", plan["id"], key["id"]), rate, burst):
                 raise GatewayError("THROTTLED")
         today = dt.datetime.now(dt.timezone.utc).date()
         quota = plan.get("quota")
@@ -117,5 +93,3 @@ class Limits:
             return 0
         return max(0, int(quota["limit"]) - self._used_in_period(plan["id"], key_id, quota, day))
 
-    def reset_usage(self, plan_id: str, key_id: str) -> None:
-        self._daily.pop((plan_id, key_id), None)

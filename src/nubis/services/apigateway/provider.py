@@ -7,19 +7,14 @@ form, see server.routing.execute_api_host_style).
 """
 from __future__ import annotations
 
-from typing import Any
-
 from ...events.bus import Bus
-from ...server.context import RequestContext
-from ...server.errors import AwsError
 from ...server.messages import HttpRequest
 from ...server.routing import execute_api_id
 from ...store.db import Database
 from ...store.logs import LogStore
-from ..base import Provider
+from ..apigw_common.provider import ApiGatewayBase
 from .apis import ApiOps
 from .authorizers import AuthorizerOps
-from .errors import api_not_found, bad_request
 from .gateway import Gateway
 from .keys import KeyOps
 from .resources import ResourceOps
@@ -27,24 +22,12 @@ from .stages import StageOps
 from .store import RestApiRecord, RestStore
 
 
-class ApiGatewayProvider(ApiOps, ResourceOps, StageOps, KeyOps, AuthorizerOps, Provider):
+class ApiGatewayProvider(ApiOps, ResourceOps, StageOps, KeyOps, AuthorizerOps, ApiGatewayBase[RestApiRecord]):
     service = "apigateway"
 
     def __init__(self, db: Database, bus: Bus, logs: LogStore | None = None) -> None:
         self.store = RestStore(db)
         self.gateway = Gateway(self.store, bus, logs)
-
-    def validation_error(self, operation: str, violations: list[Any]) -> AwsError | None:
-        """API Gateway answers constraint failures with BadRequestException."""
-        from ...server.protocol.validation import format_violations
-
-        return bad_request(format_violations(violations))
-
-    def api_record(self, ctx: RequestContext, api_id: str) -> RestApiRecord:
-        rec = self.store.owned(ctx.account, ctx.region, api_id)
-        if rec is None:
-            raise api_not_found(ctx.account, api_id)
-        return rec
 
     # -- serving
     def host_route(self, req: HttpRequest):

@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
+from .apis import paginate
 from .errors import (bad_request, conflict, integration_not_found, method_not_found, resource_not_found,
                      response_not_found, validator_not_found)
 from .patch import apply_patch
@@ -105,8 +106,6 @@ class ResourceOps:
 
     # -- resources
     async def get_resources(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
-
         rec = self.api_record(ctx, p["restApiId"])
         embed = "methods" in (p.get("embed") or [])
         items = sorted(rec.resources.values(), key=lambda r: r["path"])

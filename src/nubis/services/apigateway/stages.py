@@ -7,8 +7,9 @@ import re
 from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
+from .apis import paginate
 from .errors import bad_request, conflict, deployment_not_found, stage_not_found
-from .patch import apply_patch, split_path
+from .patch import apply_patch, convert, split_path
 from .store import SHORT_ID_LEN, RestApiRecord, new_id, now
 
 if TYPE_CHECKING:
@@ -123,8 +124,6 @@ class StageOps:
         return view
 
     async def get_deployments(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
-
         rec = self.api_record(ctx, p["restApiId"])
         items = sorted((dict(d["meta"]) for d in rec.deployments.values()), key=lambda d: d["createdDate"])
         return paginate(items, p)
@@ -225,8 +224,6 @@ class StageOps:
         if op["op"] == "remove":
             entry[member] = METHOD_SETTING_DEFAULTS[member]
             return
-        from .patch import convert
-
         entry[member] = convert(kind, op.get("value"), op.get("path", ""))
 
     async def delete_stage(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:

@@ -3,40 +3,22 @@ stages, deployments, authorizers, request validators, models), plus the account-
 keys and usage plans). Held in memory for the request path and written through to SQLite."""
 from __future__ import annotations
 
-import secrets
-import string
-import time
 from dataclasses import dataclass, field
 
 import orjson
 
 from ...store.db import Database
+from ..apigw_common.store import ApiRecords, new_id, now  # noqa: F401 (new_id, now: for the ops modules)
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS apigw_rest_apis (
-  api_id TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, doc BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS apigw_rest_objects (
   kind TEXT NOT NULL, id TEXT NOT NULL, account TEXT NOT NULL, region TEXT NOT NULL, doc BLOB NOT NULL,
   PRIMARY KEY (kind, id));
 """
 
-_ALPHABET = string.ascii_lowercase + string.digits
-
 # AWS's identifier lengths: REST API, root resource and API key 10; other resources, deployments,
 # authorizers, validators, models and usage plans 6.
-API_ID_LEN, ROOT_ID_LEN, KEY_ID_LEN, SHORT_ID_LEN = 10, 10, 10, 6
-
-
-def new_id(length: int, taken: object = ()) -> str:
-    while True:
-        value = "".join(secrets.choice(_ALPHABET) for _ in range(length))
-        if value not in taken:  # type: ignore[operator]
-            return value
-
-
-def now() -> int:
-    """API Gateway's dates have whole seconds."""
-    return int(time.time())
+ROOT_ID_LEN, KEY_ID_LEN, SHORT_ID_LEN = 10, 10, 6
 
 
 @dataclass
@@ -77,42 +59,14 @@ class Owned:
     doc: dict
 
 
-class RestStore:
+class RestStore(ApiRecords[RestApiRecord]):
     def __init__(self, db: Database) -> None:
-        self.db = db
+        super().__init__(db, "apigw_rest_apis", RestApiRecord.from_doc)
         db.ensure_schema(SCHEMA)
-        self._apis: dict[str, RestApiRecord] = {}
         self._objects: dict[str, dict[str, Owned]] = {"apikey": {}, "usageplan": {}}
-        for row in db.query("SELECT * FROM apigw_rest_apis"):
-            self._apis[row["api_id"]] = RestApiRecord.from_doc(row["account"], row["region"], orjson.loads(row["doc"]))
         for row in db.query("SELECT * FROM apigw_rest_objects"):
             self._objects.setdefault(row["kind"], {})[row["id"]] = Owned(row["account"], row["region"],
                                                                          orjson.loads(row["doc"]))
-
-    # -- REST APIs
-    def get(self, api_id: str) -> RestApiRecord | None:
-        return self._apis.get(api_id)
-
-    def owned(self, account: str, region: str, api_id: str) -> RestApiRecord | None:
-        rec = self._apis.get(api_id)
-        if rec is None or rec.account != account or rec.region != region:
-            return None
-        return rec
-
-    def list(self, account: str, region: str) -> list[RestApiRecord]:
-        return [r for r in self._apis.values() if r.account == account and r.region == region]
-
-    def new_api_id(self) -> str:
-        return new_id(API_ID_LEN, self._apis)
-
-    def save(self, rec: RestApiRecord) -> None:
-        self._apis[rec.api_id] = rec
-        self.db.execute("INSERT OR REPLACE INTO apigw_rest_apis (api_id, account, region, doc) VALUES (?, ?, ?, ?)",
-                        (rec.api_id, rec.account, rec.region, orjson.dumps(rec.to_doc())))
-
-    def delete(self, rec: RestApiRecord) -> None:
-        self._apis.pop(rec.api_id, None)
-        self.db.execute("DELETE FROM apigw_rest_apis WHERE api_id = ?", (rec.api_id,))
 
     # -- API keys and usage plans
     def objects(self, kind: str, account: str, region: str) -> list[dict]:
@@ -120,12 +74,7 @@ class RestStore:
 
     def object(self, kind: str, account: str, region: str, obj_id: str) -> dict | None:
         o = self._objects[kind].get(obj_id)
-        if o is None or o.account != account or o.region != region:
-            return None
-        return o.doc
-
-    def any_object(self, kind: str, obj_id: str) -> Owned | None:
-        return self._objects[kind].get(obj_id)
+        return o.doc if o is not None and o.account == account and o.region == region else None
 
     def new_object_id(self, kind: str, length: int) -> str:
         return new_id(length, self._objects[kind])

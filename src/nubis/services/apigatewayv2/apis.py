@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
 from .errors import bad_request, not_found
-from .integrations import lambda_function_arn
+from .lambda_proxy import lambda_function_arn
 from .matching import RouteKeyError, parse_route_key
 from .selection import SelectionError, parse_selection
 from .store import (INTEGRATION_ID_LEN, ROUTE_ID_LEN, ApiRecord, new_id, now)
@@ -182,7 +182,7 @@ class ApiOps:
 
     async def delete_api(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
         self.store.delete(self.api_record(ctx, p["ApiId"]))
-        self.forget_tables()
+        self.gateway.forget()
         return {}
 
     async def delete_cors_configuration(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:

@@ -7,23 +7,22 @@ Outcomes as API Gateway gives them: a missing identity source or a bad token is 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 import time
 from dataclasses import dataclass
 
 import orjson
 
-from ...events.bus import Bus, Throttled, TriggerError
-from ...events.http_events import joined_query, v1_event, v2_event
+from ...events.bus import Bus
+from ...events.http_events import joined_query
+from ..apigw_common.authorizers import (AuthorizerCache, AuthorizerUnavailable, identity_values, invoke_authorizer,
+                                        json_or_none, policy_response, policy_verdict)
+from ..apigw_common.gateway import is_signed
 from . import http_client, jwt
-from .integrations import lambda_function_arn
-from .lambda_proxy import PRINCIPAL, Call, GatewayError, source_arn
-from .matching import parse_route_key
+from .lambda_proxy import Call, GatewayError, build_event, lambda_function_arn, source_arn
 
 log = logging.getLogger("nubis.apigateway")
 
-AUTHORIZER_TIMEOUT_S = 10.0
 JWKS_TTL_S = 3600.0
 
 
@@ -36,81 +35,18 @@ class Unauthorized(GatewayError):
 @dataclass(slots=True)
 class _Cached:
     expires: float
-    allowed_arns: object  # True (simple response) or the policy document
+    policy: dict | None  # None: a simple response that allows
     context: dict
     principal: str | None
 
 
-class AuthorizerCache:
-    def __init__(self) -> None:
-        self._entries: dict[tuple, _Cached] = {}
-
-    def get(self, key: tuple) -> _Cached | None:
-        hit = self._entries.get(key)
-        if hit is not None and hit.expires <= time.monotonic():
-            del self._entries[key]
-            return None
-        return hit
-
-    def put(self, key: tuple, value: _Cached) -> None:
-        if len(self._entries) > 10000:
-            now = time.monotonic()
-            self._entries = {k: v for k, v in self._entries.items() if v.expires > now}
-        self._entries[key] = value
-
-    def forget(self, api_id: str, stage: str | None = None) -> None:
-        self._entries = {k: v for k, v in self._entries.items()
-                         if not (k[0] == api_id and (stage is None or k[1] == stage))}
-
-
-def identity_values(call: Call, sources: list[str]) -> list[str] | None:
-    """The values of the identity sources, or None if any is missing or empty."""
-    values = []
-    query = None
-    for source in sources:
-        kind, _, name = source[1:].rpartition(".")
-        if kind == "request.header":
-            value = call.req.headers.get(name.lower())
-        elif kind == "request.querystring":
-            query = query if query is not None else joined_query(call.req.query)
-            value = query.get(name)
-        elif kind == "stageVariables":
-            value = (call.stage.get("StageVariables") or {}).get(name)
-        elif kind == "context":
-            value = {"requestId": call.request_id, "stage": call.stage_name, "apiId": call.rec.api_id,
-                     "routeKey": call.match.route["RouteKey"], "httpMethod": call.req.method,
-                     "identity.sourceIp": call.req.remote or "127.0.0.1"}.get(name)
-        else:
-            value = None
-        if not value:
-            return None
-        values.append(value)
-    return values
-
-
-def _policy_allows(policy: object, arn: str) -> bool:
-    if not isinstance(policy, dict):
-        return False
-    statements = policy.get("Statement") or []
-    if isinstance(statements, dict):
-        statements = [statements]
-    allowed = False
-    for stmt in statements:
-        if not isinstance(stmt, dict):
-            continue
-        actions = stmt.get("Action") or []
-        actions = [actions] if isinstance(actions, str) else actions
-        if not any(a in ("execute-api:Invoke", "execute-api:*", "*") for a in actions):
-            continue
-        resources = stmt.get("Resource") or []
-        resources = [resources] if isinstance(resources, str) else resources
-        if not any(isinstance(r, str) and fnmatch.fnmatchcase(arn, r) for r in resources):
-            continue
-        if stmt.get("Effect") == "Deny":
-            return False
-        if stmt.get("Effect") == "Allow":
-            allowed = True
-    return allowed
+def request_identity(call: Call, sources: list[str]) -> list[str] | None:
+    """The values of `$request.header.X`-style identity sources, or None if any is missing or empty."""
+    context = {"requestId": call.request_id, "stage": call.stage_name, "apiId": call.rec.api_id,
+               "routeKey": call.match.route["RouteKey"], "httpMethod": call.req.method,
+               "identity.sourceIp": call.req.remote or "127.0.0.1"}
+    return identity_values([s[1:] for s in sources], call.req.headers, joined_query(call.req.query),
+                           call.stage.get("StageVariables") or {}, context)
 
 
 class Authorizers:
@@ -124,8 +60,7 @@ class Authorizers:
         route = call.match.route
         kind = route.get("AuthorizationType", "NONE")
         if kind in ("NONE", "AWS_IAM"):
-            # AWS_IAM: nubis accepts any SigV4-signed request (there is no IAM to evaluate policies against).
-            if kind == "AWS_IAM" and "authorization" not in call.req.headers and "X-Amz-Signature=" not in call.req.query:
+            if kind == "AWS_IAM" and not is_signed(call.req):
                 raise GatewayError(403, "Forbidden")
             return None
         authorizer = authorizers.get(route.get("AuthorizerId") or "")
@@ -138,20 +73,16 @@ class Authorizers:
     # -- Lambda REQUEST authorizers
     async def _lambda(self, call: Call, authorizer: dict) -> dict:
         sources = authorizer.get("IdentitySource") or []
-        values = identity_values(call, sources)
+        values = request_identity(call, sources)
         if values is None:
             raise Unauthorized()
         version = authorizer.get("AuthorizerPayloadFormatVersion", "2.0")
         route_arn = source_arn(call)
-        ttl = int(authorizer.get("AuthorizerResultTtlInSeconds") or 0)
+        ttl = int(authorizer.get("AuthorizerResultTtlInSeconds") or 0) if sources else 0
         key = (call.rec.api_id, call.stage_name, authorizer["AuthorizerId"], tuple(values))
-        cached = self.cache.get(key) if ttl > 0 and sources else None
-        if cached is None:
-            cached = await self._call_authorizer(call, authorizer, version, route_arn, values)
-            if ttl > 0 and sources:
-                cached.expires = time.monotonic() + ttl
-                self.cache.put(key, cached)
-        if cached.allowed_arns is not True and not _policy_allows(cached.allowed_arns, route_arn):
+        cached = await self.cache.get_or_make(
+            key, ttl, lambda: self._call_authorizer(call, authorizer, version, route_arn, values))
+        if cached.policy is not None and policy_verdict(cached.policy, route_arn) != "allow":
             raise GatewayError(403, "Forbidden")
         if call.payload_version == "1.0":
             out = dict(cached.context)
@@ -162,45 +93,26 @@ class Authorizers:
 
     async def _call_authorizer(self, call: Call, authorizer: dict, version: str, route_arn: str,
                                values: list[str]) -> _Cached:
-        function_arn = lambda_function_arn(authorizer.get("AuthorizerUri") or "")
-        if function_arn is None or self.bus.functions is None:
-            raise GatewayError(500, "Internal Server Error")
-        event = _authorizer_event(call, version, route_arn, values)
-        rec = call.rec
-        auth_source = f"arn:aws:execute-api:{rec.region}:{rec.account}:{rec.api_id}/authorizers/" \
-                      f"{authorizer['AuthorizerId']}"
         try:
-            result = await asyncio.wait_for(self.bus.functions.invoke_sync(
-                function_arn, orjson.dumps(event), principal=PRINCIPAL, source_arn=auth_source,
-                source_account=rec.account), AUTHORIZER_TIMEOUT_S)
-        except (TriggerError, Throttled, asyncio.TimeoutError) as err:
-            log.warning("API %s: authorizer %s could not be invoked: %r", rec.api_id, authorizer["AuthorizerId"], err)
+            result = await invoke_authorizer(self.bus, call.rec, authorizer["AuthorizerId"],
+                                             lambda_function_arn(authorizer.get("AuthorizerUri") or ""),
+                                             _authorizer_event(call, version, route_arn, values))
+        except AuthorizerUnavailable:
             raise GatewayError(500, "Internal Server Error") from None
-        if result.function_error:
-            raise GatewayError(500, "Internal Server Error")
-        try:
-            value = orjson.loads(result.payload)
-        except orjson.JSONDecodeError:
-            raise GatewayError(500, "Internal Server Error") from None
-        if not isinstance(value, dict):
-            raise GatewayError(500, "Internal Server Error")
-        context = value.get("context") or {}
-        if not isinstance(context, dict):
-            raise GatewayError(500, "Internal Server Error")
-        if authorizer.get("EnableSimpleResponses"):
-            if not isinstance(value.get("isAuthorized"), bool):
+        value = None if result.function_error else json_or_none(result.payload)
+        if authorizer.get("EnableSimpleResponses") and isinstance(value, dict):
+            context = value.get("context") or {}
+            if not isinstance(value.get("isAuthorized"), bool) or not isinstance(context, dict):
                 raise GatewayError(500, "Internal Server Error")
-            if not value["isAuthorized"]:
-                return _Cached(0.0, {"Statement": []}, context, None)
-            return _Cached(0.0, True, context, None)
-        policy = value.get("policyDocument")
-        if not isinstance(policy, dict) or "principalId" not in value:
+            return _Cached(0.0, None if value["isAuthorized"] else {"Statement": []}, context, None)
+        answer = policy_response(value)
+        if answer is None:
             raise GatewayError(500, "Internal Server Error")
-        return _Cached(0.0, policy, context, str(value["principalId"]))
+        return _Cached(0.0, answer[1], answer[2], answer[0])
 
     # -- JWT authorizers
     async def _jwt(self, call: Call, authorizer: dict, scopes: list[str]) -> dict:
-        values = identity_values(call, authorizer.get("IdentitySource") or [])
+        values = request_identity(call, authorizer.get("IdentitySource") or [])
         if values is None:
             raise Unauthorized()
         token = values[0]
@@ -252,26 +164,14 @@ async def _get_json(url: str) -> dict:
 
 
 def _authorizer_event(call: Call, version: str, route_arn: str, values: list[str]) -> dict:
-    route = call.match.route
-    stage_variables = call.stage.get("StageVariables") or None
-    if version == "1.0":
-        key = parse_route_key(route["RouteKey"])
-        event = v1_event(call.req, resource="$default" if key.is_default else key.path, path=call.path,
-                         stage=call.stage_name, api_id=call.rec.api_id, host=call.host, account_id=call.rec.account,
-                         request_id=call.request_id, resource_id=route["RouteKey"],
-                         path_parameters=call.match.path_parameters, stage_variables=stage_variables)
-        joined = ",".join(values)
-        event.update(type="REQUEST", methodArn=route_arn, identitySource=joined, authorizationToken=joined)
-        event.pop("body", None)
-        event.pop("isBase64Encoded", None)
-        return event
-    event = v2_event(call.req, raw_path=call.path, route_key=route["RouteKey"], stage=call.stage_name,
-                     api_id=call.rec.api_id, host=call.host, account_id=call.rec.account, request_id=call.request_id)
-    event.update(type="REQUEST", routeArn=route_arn, identitySource=values)
+    """The integration's event for the request (format 1.0 or 2.0) without its body, plus what identifies
+    the authorizer call."""
+    event = build_event(call, version)
     event.pop("body", None)
     event.pop("isBase64Encoded", None)
-    if call.match.path_parameters:
-        event["pathParameters"] = call.match.path_parameters
-    if stage_variables:
-        event["stageVariables"] = stage_variables
+    if version == "1.0":
+        joined = ",".join(values)
+        event.update(type="REQUEST", methodArn=route_arn, identitySource=joined, authorizationToken=joined)
+    else:
+        event.update(type="REQUEST", routeArn=route_arn, identitySource=values)
     return event

@@ -10,8 +10,9 @@ import re
 from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
+from .apis import paginate
 from .errors import authorizer_not_found, bad_request, conflict
-from .integrations import lambda_function_arn
+from .lambda_proxy import lambda_function_arn
 from .store import AUTHORIZER_ID_LEN, ApiRecord, new_id
 
 if TYPE_CHECKING:
@@ -46,12 +47,9 @@ def check_authorizer(rec: ApiRecord, a: dict) -> None:
         if a.get("AuthorizerUri"):
             raise bad_request("AuthorizerUri is not supported for JWT authorizers")
     elif kind == "REQUEST":
-        uri = a.get("AuthorizerUri")
-        if not uri or lambda_function_arn(uri) is None:
-            raise bad_request(f"Invalid authorizer URI specified: {uri}. Expected "
-                              "arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function-arn>/invocations")
+        _check_lambda_uri(a)
         version = a.get("AuthorizerPayloadFormatVersion")
-        if rec.api["ProtocolType"] == "HTTP" and version not in ("1.0", "2.0"):
+        if version not in ("1.0", "2.0"):
             raise bad_request("AuthorizerPayloadFormatVersion is required for REQUEST authorizers and must be 1.0 "
                               "or 2.0")
         if a.get("EnableSimpleResponses") and version != "2.0":
@@ -71,6 +69,10 @@ def _check_websocket(a: dict, sources: list[str]) -> None:
     for member in ("AuthorizerPayloadFormatVersion", "EnableSimpleResponses", "JwtConfiguration"):
         if a.get(member):
             raise bad_request(f"{member} is only supported for HTTP APIs")
+    _check_lambda_uri(a)
+
+
+def _check_lambda_uri(a: dict) -> None:
     uri = a.get("AuthorizerUri")
     if not uri or lambda_function_arn(uri) is None:
         raise bad_request(f"Invalid authorizer URI specified: {uri}. Expected "
@@ -103,8 +105,6 @@ class AuthorizerOps:
         return copy.deepcopy(self._authorizer(rec, p["AuthorizerId"]))
 
     async def get_authorizers(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
-
         rec = self.api_record(ctx, p["ApiId"])
         return paginate([copy.deepcopy(a) for a in rec.authorizers.values()], p)
 
@@ -114,7 +114,7 @@ class AuthorizerOps:
         updated.update({k: p[k] for k in _MEMBERS if p.get(k) is not None})
         check_authorizer(rec, updated)
         rec.authorizers[p["AuthorizerId"]] = updated
-        self.authorizer_cache.forget(rec.api_id)
+        self.gateway.authorizers.cache.forget(rec.api_id)
         self.auto_deploy(rec)
         self.store.save(rec)
         return copy.deepcopy(updated)
@@ -127,7 +127,7 @@ class AuthorizerOps:
             raise conflict(f"Unable to delete authorizer {p['AuthorizerId']}: it is used by route(s) "
                            f"{', '.join(users)}")
         del rec.authorizers[p["AuthorizerId"]]
-        self.authorizer_cache.forget(rec.api_id)
+        self.gateway.authorizers.cache.forget(rec.api_id)
         self.auto_deploy(rec)
         self.store.save(rec)
         return {}
@@ -135,5 +135,5 @@ class AuthorizerOps:
     async def reset_authorizers_cache(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
         rec = self.api_record(ctx, p["ApiId"])
         self.stage(rec, p["StageName"])
-        self.authorizer_cache.forget(rec.api_id, p["StageName"])
+        self.gateway.authorizers.cache.forget(rec.api_id, p["StageName"])
         return {}

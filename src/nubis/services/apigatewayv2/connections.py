@@ -31,8 +31,6 @@ class WsConnection:
     connection_id: str
     api_id: str
     stage: str
-    account: str
-    region: str
     domain_name: str  # host[:port] the client connected to
     source_ip: str
     user_agent: str
@@ -59,6 +57,3 @@ class ConnectionRegistry:
 
     def all(self) -> list[WsConnection]:
         return list(self._by_id.values())
-
-    def __len__(self) -> int:
-        return len(self._by_id)

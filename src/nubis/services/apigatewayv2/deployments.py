@@ -11,6 +11,7 @@ import copy
 from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
+from .apis import paginate
 from .errors import bad_request, deployment_not_found
 from .store import DEPLOYMENT_ID_LEN, ApiRecord, new_id, now
 
@@ -84,8 +85,6 @@ class DeploymentOps:
         return copy.deepcopy(self._deployment(rec, p["DeploymentId"])["meta"])
 
     async def get_deployments(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
-
         rec = self.api_record(ctx, p["ApiId"])
         metas = [copy.deepcopy(e["meta"]) for e in rec.deployments.values()][::-1]  # newest first
         return paginate(metas, p)

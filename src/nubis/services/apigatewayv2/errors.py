@@ -2,22 +2,7 @@
 from __future__ import annotations
 
 from ...server.errors import AwsError
-
-
-def bad_request(message: str) -> AwsError:
-    return AwsError("BadRequestException", message, 400)
-
-
-def conflict(message: str) -> AwsError:
-    return AwsError("ConflictException", message, 409)
-
-
-def not_found(message: str) -> AwsError:
-    return AwsError("NotFoundException", message, 404)
-
-
-def api_not_found(account: str, api_id: str) -> AwsError:
-    return not_found(f"Invalid API identifier specified {account}:{api_id}")
+from ..apigw_common.errors import api_not_found, bad_request, conflict, not_found  # noqa: F401
 
 
 def route_not_found(route_id: str) -> AwsError:

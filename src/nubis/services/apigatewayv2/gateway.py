@@ -7,17 +7,14 @@ the deployment it points at.
 """
 from __future__ import annotations
 
-import base64
 import logging
-import os
-import re
-import time
 from urllib.parse import unquote
 
 import orjson
 
 from ...events.bus import Bus
 from ...server.messages import HttpRequest, HttpResponse
+from ..apigw_common.gateway import TokenBucket, new_request_id, substitute_stage_variables, take_token
 from . import cors, http_proxy, lambda_proxy
 from .authorize import Authorizers, Unauthorized
 from .lambda_proxy import Call, GatewayError
@@ -26,21 +23,10 @@ from .store import ApiRecord, ApiStore
 
 log = logging.getLogger("nubis.apigateway")
 
-_STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
-
-
-def new_request_id() -> str:
-    """API Gateway's request ids look like `H6SdPgXtiYcEP1w=`."""
-    return base64.b64encode(os.urandom(11)).decode()
-
 
 def gateway_response(status: int, message: str, request_id: str) -> HttpResponse:
     return HttpResponse(status, [("Content-Type", "application/json"), ("apigw-requestid", request_id)],
                         orjson.dumps({"message": message}))
-
-
-def substitute_stage_variables(text: str, variables: dict) -> str:
-    return _STAGE_VARIABLE.sub(lambda m: variables.get(m.group(1), ""), text)
 
 
 def select_stage(rec: ApiRecord, path: str) -> tuple[str, dict, str] | None:
@@ -51,24 +37,6 @@ def select_stage(rec: ApiRecord, path: str) -> tuple[str, dict, str] | None:
         return name, rec.stages[name], "/" + rest
     stage = rec.stages.get("$default")
     return ("$default", stage, path) if stage is not None else None
-
-
-class TokenBucket:
-    __slots__ = ("rate", "burst", "tokens", "stamp")
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(float(self.burst), self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 class Gateway:
@@ -154,9 +122,5 @@ class Gateway:
             return
         rate = float(rate if rate is not None else 10000.0)
         burst = int(burst if burst is not None else 5000)
-        key = (api_id, stage_name, route_key, rate, burst)
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = TokenBucket(rate, burst)
-        if not bucket.take():
+        if not take_token(self._buckets, (api_id, stage_name, route_key), rate, burst):
             raise GatewayError(429, "Too Many Requests")

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+MAX_BODY = 10 * 1024 * 1024  # a larger upstream response is an error
+
 
 class UpstreamError(Exception):
     """The backend could not be reached or sent something that is not HTTP."""
@@ -40,8 +42,7 @@ class _Collector:
         self.done = True
 
 
-async def request(method: str, url: str, headers: list[tuple[str, str]], body: bytes,
-                  max_body: int = 10 * 1024 * 1024) -> UpstreamResponse:
+async def request(method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> UpstreamResponse:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UpstreamError(f"not an http(s) URL: {url}")
@@ -67,7 +68,7 @@ async def request(method: str, url: str, headers: list[tuple[str, str]], body: b
             if not data:
                 break
             size += len(data)
-            if size > max_body:
+            if size > MAX_BODY:
                 raise UpstreamError("response too large")
             try:
                 parser.feed_data(data)

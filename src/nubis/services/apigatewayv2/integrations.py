@@ -3,31 +3,20 @@ AWS_PROXY and MOCK for WebSocket APIs."""
 from __future__ import annotations
 
 import copy
-import re
 from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
+from .apis import paginate
 from .errors import bad_request, conflict, integration_not_found
+from .lambda_proxy import lambda_function_arn
 from .store import INTEGRATION_ID_LEN, ApiRecord, new_id
 
 if TYPE_CHECKING:
     from .provider import ApiGatewayV2Provider
 
-_LAMBDA_ARN = re.compile(r"arn:aws[a-zA-Z-]*:lambda:[^:]+:\d{12}:function:[^/]+")
-_INVOCATION_URI = re.compile(r"arn:aws[a-zA-Z-]*:apigateway:[^:]+:lambda:path/2015-03-31/functions/(.+)/invocations")
 HTTP_API_TYPES = ("AWS_PROXY", "HTTP_PROXY")
 WEBSOCKET_TYPES = ("AWS_PROXY", "MOCK", "AWS", "HTTP", "HTTP_PROXY")
 WEBSOCKET_SERVED = ("AWS_PROXY", "MOCK")
-
-
-def lambda_function_arn(uri: str) -> str | None:
-    """The function ARN an AWS_PROXY integration URI names: a function/alias/version ARN or the
-    apigateway invocation form arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<arn>/invocations.
-    Stage variables may stand for parts of it (`${stageVariables.fn}`); they are resolved per request."""
-    m = _INVOCATION_URI.fullmatch(uri)
-    if m:
-        uri = m.group(1)
-    return uri if _LAMBDA_ARN.fullmatch(uri) else None
 
 
 class IntegrationOps:
@@ -99,8 +88,6 @@ class IntegrationOps:
         return copy.deepcopy(self._integration(rec, p["IntegrationId"]))
 
     async def get_integrations(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
-
         rec = self.api_record(ctx, p["ApiId"])
         return paginate([copy.deepcopy(i) for i in rec.integrations.values()], p)
 

@@ -73,8 +73,7 @@ def select_key(jwks: dict, header: dict) -> dict | None:
     return keys[0] if len(keys) == 1 or (keys and kid is not None) else None
 
 
-def validate_claims(claims: dict, issuer: str, audiences: list[str], now: float | None = None,
-                    leeway_s: int = 0) -> None:
+def validate_claims(claims: dict, issuer: str, audiences: list[str], now: float | None = None) -> None:
     now = time.time() if now is None else now
     if claims.get("iss") != issuer:
         raise InvalidToken("the token issuer does not match the authorizer's issuer")
@@ -85,10 +84,10 @@ def validate_claims(claims: dict, issuer: str, audiences: list[str], now: float 
     exp = claims.get("exp")
     if not isinstance(exp, (int, float)):
         raise InvalidToken("the token has no expiration")
-    if now >= exp + leeway_s:
+    if now >= exp:
         raise InvalidToken("the token has expired")
     nbf = claims.get("nbf")
-    if isinstance(nbf, (int, float)) and now + leeway_s < nbf:
+    if isinstance(nbf, (int, float)) and now < nbf:
         raise InvalidToken("the token is not valid yet")
     iat = claims.get("iat")
     if isinstance(iat, (int, float)) and iat > now + 300:

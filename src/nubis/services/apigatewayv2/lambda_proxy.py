@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 
 import orjson
@@ -12,13 +13,24 @@ import orjson
 from ...events.bus import Bus, Throttled, TriggerError
 from ...events.http_events import MalformedResponse, v1_event, v1_response, v2_event, v2_response
 from ...server.messages import HttpRequest, HttpResponse
-from .integrations import lambda_function_arn
+from ..apigw_common.gateway import invoke as invoke_function
 from .matching import Match, parse_route_key
 from .store import ApiRecord
 
 log = logging.getLogger("nubis.apigateway")
 
-PRINCIPAL = "apigateway.amazonaws.com"
+_LAMBDA_ARN = re.compile(r"arn:aws[a-zA-Z-]*:lambda:[^:]+:\d{12}:function:[^/]+")
+_INVOCATION_URI = re.compile(r"arn:aws[a-zA-Z-]*:apigateway:[^:]+:lambda:path/2015-03-31/functions/(.+)/invocations")
+
+
+def lambda_function_arn(uri: str) -> str | None:
+    """The function ARN an AWS_PROXY integration URI names: a function/alias/version ARN or the
+    apigateway invocation form arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<arn>/invocations.
+    Stage variables may stand for parts of it (`${stageVariables.fn}`); they are resolved per request."""
+    m = _INVOCATION_URI.fullmatch(uri)
+    if m:
+        uri = m.group(1)
+    return uri if _LAMBDA_ARN.fullmatch(uri) else None
 
 
 @dataclass(slots=True)
@@ -87,12 +99,9 @@ async def invoke(bus: Bus, call: Call, integration: dict, function_uri: str) -> 
     version = integration.get("PayloadFormatVersion", "2.0")
     payload = orjson.dumps(build_event(call, version))
     timeout = integration.get("TimeoutInMillis", 30000) / 1000
-    task = asyncio.ensure_future(bus.functions.invoke_sync(
-        function_arn, payload, principal=PRINCIPAL, source_arn=source_arn(call), source_account=call.rec.account))
     try:
-        result = await asyncio.wait_for(asyncio.shield(task), timeout)
+        result = await invoke_function(bus, function_arn, payload, source_arn(call), call.rec.account, timeout)
     except asyncio.TimeoutError:
-        task.add_done_callback(_quiet)  # the invocation runs on; its outcome no longer has a client
         log.info("API %s: integration timed out after %.3f s", call.rec.api_id, timeout)
         raise GatewayError(503, "Service Unavailable") from None
     except Throttled:
@@ -108,8 +117,3 @@ async def invoke(bus: Bus, call: Call, integration: dict, function_uri: str) -> 
     except MalformedResponse as err:
         log.info("API %s: malformed Lambda proxy response from %s: %s", call.rec.api_id, function_arn, err)
         raise GatewayError(502, "Internal Server Error") from None
-
-
-def _quiet(task: asyncio.Future) -> None:
-    if not task.cancelled():
-        task.exception()

@@ -16,7 +16,7 @@ from ...server.messages import HttpRequest, HttpResponse
 from ...server.protocol import load_service
 from ..base import snake
 from .connections import ConnectionRegistry, WsConnection
-from .gateway import new_request_id
+from ..apigw_common.gateway import is_signed, new_request_id
 
 MAX_POST = 128 * 1024
 
@@ -38,7 +38,7 @@ class ManagementApi:
         protocol = load_service("apigatewaymanagementapi")
         op = None
         try:
-            if "authorization" not in req.headers and "X-Amz-Signature=" not in req.query:
+            if not is_signed(req):
                 raise AwsError("ForbiddenException", "Missing Authentication Token", 403)
             op, params = protocol.parse(req)
             if op.name == "PostToConnection" and len(params.get("Data") or b"") > MAX_POST:

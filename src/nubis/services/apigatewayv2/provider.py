@@ -12,21 +12,18 @@ at `/<stage>` (websocket.py) and the @connections management API at `/<stage>/@c
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 from urllib.parse import unquote
 
 from ...events.bus import Bus
 from ...server.context import RequestContext
-from ...server.errors import AwsError
 from ...server.messages import HttpRequest
 from ...server.routing import execute_api_id
 from ...store.db import Database
-from ..base import Provider
+from ..apigw_common.provider import ApiGatewayBase
 from .apis import ApiOps
 from .authorizers import AuthorizerOps
 from .connections import ConnectionRegistry
 from .deployments import DeploymentOps
-from .errors import api_not_found, bad_request
 from .gateway import Gateway
 from .integrations import IntegrationOps
 from .management import ManagementApi
@@ -41,7 +38,7 @@ CONNECTIONS = "/@connections/"
 
 
 class ApiGatewayV2Provider(ApiOps, RouteOps, IntegrationOps, StageOps, DeploymentOps, AuthorizerOps, ResponseOps,
-                           Provider):
+                           ApiGatewayBase[ApiRecord]):
     service = "apigatewayv2"
 
     def __init__(self, db: Database, bus: Bus) -> None:
@@ -51,30 +48,11 @@ class ApiGatewayV2Provider(ApiOps, RouteOps, IntegrationOps, StageOps, Deploymen
         self.websockets = WebSocketGateway(self.store, bus, self.connections)
         self.management = ManagementApi(self.connections)
 
-    @property
-    def authorizer_cache(self):
-        return self.gateway.authorizers.cache
-
-    def validation_error(self, operation: str, violations: list[Any]) -> AwsError | None:
-        """API Gateway answers constraint failures with BadRequestException."""
-        from ...server.protocol.validation import format_violations
-
-        return bad_request(format_violations(violations))
-
-    def api_record(self, ctx: RequestContext, api_id: str) -> ApiRecord:
-        rec = self.store.owned(ctx.account, ctx.region, api_id)
-        if rec is None:
-            raise api_not_found(ctx.account, api_id)
-        return rec
-
     @staticmethod
     def api_endpoint(ctx: RequestContext, api_id: str) -> str:
         host_port = ctx.endpoint.split("://", 1)[-1]
         port = host_port.rsplit(":", 1)[-1] if ":" in host_port else "80"
         return f"http://{api_id}{HOST_MARK}localhost:{port}"
-
-    def forget_tables(self) -> None:
-        self.gateway.forget()
 
     # -- serving
     def host_route(self, req: HttpRequest):

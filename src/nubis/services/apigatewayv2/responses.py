@@ -2,30 +2,45 @@
 
 A route with a `$default` route response is two-way: what its integration returns goes back to the
 client (for Lambda proxy integrations, the response's `body`). Integration responses are kept and
-listed; nubis does not evaluate their mapping templates.
+listed; nubis does not evaluate their mapping templates. The two kinds differ only in names, members,
+the keys they accept and whether they are deployed, so one set of operations serves both.
 """
 from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
+from .apis import paginate
 from .errors import bad_request, conflict, not_found
 from .store import RESPONSE_ID_LEN, ApiRecord, new_id
 
 if TYPE_CHECKING:
     from .provider import ApiGatewayV2Provider
 
-_ROUTE_RESPONSE_MEMBERS = ("ModelSelectionExpression", "ResponseModels", "ResponseParameters", "RouteResponseKey")
-_INTEGRATION_RESPONSE_MEMBERS = ("ContentHandlingStrategy", "IntegrationResponseKey", "ResponseParameters",
-                                 "ResponseTemplates", "TemplateSelectionExpression")
-_INTEGRATION_RESPONSE_KEY = re.compile(r"\$default|/.+/")  # $default or a status-code regex like /4\d\d/
+
+@dataclass(frozen=True)
+class _Kind:
+    name: str  # RouteResponse: members RouteResponseId, RouteResponseKey
+    parent: str  # Route: found by RouteId, kept in rec.route_responses
+    members: tuple[str, ...]
+    key: re.Pattern
+    bad_key: str  # the message for a key `key` does not match
+    deployed: bool  # part of the deployment snapshot (so auto-deploy follows changes)
 
 
-def websocket_only(rec: ApiRecord, what: str) -> None:
-    if rec.api["ProtocolType"] != "WEBSOCKET":
-        raise bad_request(f"{what} are supported only for WebSocket APIs")
+ROUTE = _Kind("RouteResponse", "Route",
+              ("ModelSelectionExpression", "ResponseModels", "ResponseParameters", "RouteResponseKey"),
+              re.compile(r"\$default"), "Invalid route response key: {}. Only $default is supported for WebSocket APIs",
+              True)
+INTEGRATION = _Kind("IntegrationResponse", "Integration",
+                    ("ContentHandlingStrategy", "IntegrationResponseKey", "ResponseParameters", "ResponseTemplates",
+                     "TemplateSelectionExpression"),
+                    re.compile(r"\$default|/.+/"),  # or a status-code regex like /4\d\d/
+                    "Invalid integration response key: {}. Use $default or a status code regular expression "
+                    "between slashes, such as /4\\d\\d/", False)
 
 
 def two_way(snapshot: dict, route: dict) -> bool:
@@ -34,122 +49,85 @@ def two_way(snapshot: dict, route: dict) -> bool:
 
 
 class ResponseOps:
-    # -- route responses
-    def _route_responses(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> tuple[ApiRecord, dict]:
+    def _responses(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict, kind: _Kind) -> tuple[ApiRecord, dict]:
         rec = self.api_record(ctx, p["ApiId"])
-        self._route(rec, p["RouteId"])
-        return rec, rec.route_responses.setdefault(p["RouteId"], {})
+        parent_id = p[f"{kind.parent}Id"]
+        getattr(self, f"_{kind.parent.lower()}")(rec, parent_id)  # NotFound for an unknown route/integration
+        return rec, getattr(rec, f"{kind.parent.lower()}_responses").setdefault(parent_id, {})
 
     @staticmethod
-    def _route_response(responses: dict, response_id: str) -> dict:
-        response = responses.get(response_id)
+    def _response(responses: dict, kind: _Kind, p: dict) -> dict:
+        response = responses.get(p[f"{kind.name}Id"])
         if response is None:
-            raise not_found(f"Invalid RouteResponse identifier specified {response_id}")
+            raise not_found(f"Invalid {kind.name} identifier specified {p[f'{kind.name}Id']}")
         return response
 
-    @staticmethod
-    def _check_route_response(responses: dict, response: dict) -> None:
-        key = response["RouteResponseKey"]
-        if key != "$default":
-            raise bad_request(f"Invalid route response key: {key}. Only $default is supported for WebSocket APIs")
-        if any(r["RouteResponseKey"] == key and r["RouteResponseId"] != response.get("RouteResponseId")
+    def _put(self: ApiGatewayV2Provider, rec: ApiRecord, responses: dict, kind: _Kind, response: dict) -> dict:
+        key = response[f"{kind.name}Key"]
+        if not kind.key.fullmatch(key):
+            raise bad_request(kind.bad_key.format(key))
+        if any(r[f"{kind.name}Key"] == key and r[f"{kind.name}Id"] != response[f"{kind.name}Id"]
                for r in responses.values()):
-            raise conflict(f"RouteResponse with key {key} already exists for this Route")
-
-    async def create_route_response(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        rec, responses = self._route_responses(ctx, p)
-        websocket_only(rec, "Route responses")
-        response = {k: p[k] for k in _ROUTE_RESPONSE_MEMBERS if p.get(k) is not None}
-        self._check_route_response(responses, response)
-        response["RouteResponseId"] = new_id(RESPONSE_ID_LEN, responses)
-        responses[response["RouteResponseId"]] = response
-        self.auto_deploy(rec)
+            raise conflict(f"{kind.name} with key {key} already exists for this {kind.parent}")
+        responses[response[f"{kind.name}Id"]] = response
+        if kind.deployed:
+            self.auto_deploy(rec)
         self.store.save(rec)
         return copy.deepcopy(response)
 
-    async def get_route_response(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        _, responses = self._route_responses(ctx, p)
-        return copy.deepcopy(self._route_response(responses, p["RouteResponseId"]))
+    async def _create(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict, kind: _Kind) -> dict:
+        rec, responses = self._responses(ctx, p, kind)
+        if rec.api["ProtocolType"] != "WEBSOCKET":
+            raise bad_request(f"{kind.parent} responses are supported only for WebSocket APIs")
+        response = {k: p[k] for k in kind.members if p.get(k) is not None}
+        response[f"{kind.name}Id"] = new_id(RESPONSE_ID_LEN, responses)
+        return self._put(rec, responses, kind, response)
 
-    async def get_route_responses(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
+    async def _get(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict, kind: _Kind) -> dict:
+        return copy.deepcopy(self._response(self._responses(ctx, p, kind)[1], kind, p))
 
-        _, responses = self._route_responses(ctx, p)
-        return paginate([copy.deepcopy(r) for r in responses.values()], p)
+    async def _list(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict, kind: _Kind) -> dict:
+        return paginate([copy.deepcopy(r) for r in self._responses(ctx, p, kind)[1].values()], p)
 
-    async def update_route_response(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        rec, responses = self._route_responses(ctx, p)
-        updated = dict(self._route_response(responses, p["RouteResponseId"]))
-        updated.update({k: p[k] for k in _ROUTE_RESPONSE_MEMBERS if p.get(k) is not None})
-        self._check_route_response(responses, updated)
-        responses[p["RouteResponseId"]] = updated
-        self.auto_deploy(rec)
-        self.store.save(rec)
-        return copy.deepcopy(updated)
+    async def _update(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict, kind: _Kind) -> dict:
+        rec, responses = self._responses(ctx, p, kind)
+        updated = {**self._response(responses, kind, p), **{k: p[k] for k in kind.members if p.get(k) is not None}}
+        return self._put(rec, responses, kind, updated)
 
-    async def delete_route_response(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        rec, responses = self._route_responses(ctx, p)
-        self._route_response(responses, p["RouteResponseId"])
-        del responses[p["RouteResponseId"]]
-        self.auto_deploy(rec)
-        self.store.save(rec)
-        return {}
-
-    # -- integration responses
-    def _integration_responses(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> tuple[ApiRecord, dict]:
-        rec = self.api_record(ctx, p["ApiId"])
-        self._integration(rec, p["IntegrationId"])
-        return rec, rec.integration_responses.setdefault(p["IntegrationId"], {})
-
-    @staticmethod
-    def _integration_response(responses: dict, response_id: str) -> dict:
-        response = responses.get(response_id)
-        if response is None:
-            raise not_found(f"Invalid IntegrationResponse identifier specified {response_id}")
-        return response
-
-    @staticmethod
-    def _check_integration_response(responses: dict, response: dict) -> None:
-        key = response["IntegrationResponseKey"]
-        if not _INTEGRATION_RESPONSE_KEY.fullmatch(key):
-            raise bad_request(f"Invalid integration response key: {key}. Use $default or a status code "
-                              "regular expression between slashes, such as /4\\d\\d/")
-        if any(r["IntegrationResponseKey"] == key and r["IntegrationResponseId"] != response.get("IntegrationResponseId")
-               for r in responses.values()):
-            raise conflict(f"IntegrationResponse with key {key} already exists for this Integration")
-
-    async def create_integration_response(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        rec, responses = self._integration_responses(ctx, p)
-        websocket_only(rec, "Integration responses")
-        response = {k: p[k] for k in _INTEGRATION_RESPONSE_MEMBERS if p.get(k) is not None}
-        self._check_integration_response(responses, response)
-        response["IntegrationResponseId"] = new_id(RESPONSE_ID_LEN, responses)
-        responses[response["IntegrationResponseId"]] = response
-        self.store.save(rec)
-        return copy.deepcopy(response)
-
-    async def get_integration_response(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        _, responses = self._integration_responses(ctx, p)
-        return copy.deepcopy(self._integration_response(responses, p["IntegrationResponseId"]))
-
-    async def get_integration_responses(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
-
-        _, responses = self._integration_responses(ctx, p)
-        return paginate([copy.deepcopy(r) for r in responses.values()], p)
-
-    async def update_integration_response(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        rec, responses = self._integration_responses(ctx, p)
-        updated = dict(self._integration_response(responses, p["IntegrationResponseId"]))
-        updated.update({k: p[k] for k in _INTEGRATION_RESPONSE_MEMBERS if p.get(k) is not None})
-        self._check_integration_response(responses, updated)
-        responses[p["IntegrationResponseId"]] = updated
-        self.store.save(rec)
-        return copy.deepcopy(updated)
-
-    async def delete_integration_response(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        rec, responses = self._integration_responses(ctx, p)
-        self._integration_response(responses, p["IntegrationResponseId"])
-        del responses[p["IntegrationResponseId"]]
+    async def _delete(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict, kind: _Kind) -> dict:
+        rec, responses = self._responses(ctx, p, kind)
+        del responses[self._response(responses, kind, p)[f"{kind.name}Id"]]
+        if kind.deployed:
+            self.auto_deploy(rec)
         self.store.save(rec)
         return {}
+
+    async def create_route_response(self, ctx: RequestContext, p: dict) -> dict:
+        return await self._create(ctx, p, ROUTE)
+
+    async def get_route_response(self, ctx: RequestContext, p: dict) -> dict:
+        return await self._get(ctx, p, ROUTE)
+
+    async def get_route_responses(self, ctx: RequestContext, p: dict) -> dict:
+        return await self._list(ctx, p, ROUTE)
+
+    async def update_route_response(self, ctx: RequestContext, p: dict) -> dict:
+        return await self._update(ctx, p, ROUTE)
+
+    async def delete_route_response(self, ctx: RequestContext, p: dict) -> dict:
+        return await self._delete(ctx, p, ROUTE)
+
+    async def create_integration_response(self, ctx: RequestContext, p: dict) -> dict:
+        return await self._create(ctx, p, INTEGRATION)
+
+    async def get_integration_response(self, ctx: RequestContext, p: dict) -> dict:
+        return await self._get(ctx, p, INTEGRATION)
+
+    async def get_integration_responses(self, ctx: RequestContext, p: dict) -> dict:
+        return await self._list(ctx, p, INTEGRATION)
+
+    async def update_integration_response(self, ctx: RequestContext, p: dict) -> dict:
+        return await self._update(ctx, p, INTEGRATION)
+
+    async def delete_integration_response(self, ctx: RequestContext, p: dict) -> dict:
+        return await self._delete(ctx, p, INTEGRATION)

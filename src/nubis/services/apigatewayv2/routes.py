@@ -5,6 +5,7 @@ import copy
 from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
+from .apis import paginate
 from .errors import bad_request, conflict, not_found, route_not_found
 from .matching import RouteKeyError, parse_route_key
 from .store import ROUTE_ID_LEN, ApiRecord, new_id
@@ -94,8 +95,6 @@ class RouteOps:
         return copy.deepcopy(self._route(self.api_record(ctx, p["ApiId"]), p["RouteId"]))
 
     async def get_routes(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
-
         rec = self.api_record(ctx, p["ApiId"])
         return paginate([copy.deepcopy(r) for r in rec.routes.values()], p)
 

@@ -9,6 +9,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
+from .apis import paginate
 from .errors import bad_request, conflict, deployment_not_found, not_found, stage_not_found
 from .store import ApiRecord, now
 
@@ -71,8 +72,6 @@ class StageOps:
         return copy.deepcopy(self.stage(self.api_record(ctx, p["ApiId"]), p["StageName"]))
 
     async def get_stages(self: ApiGatewayV2Provider, ctx: RequestContext, p: dict) -> dict:
-        from .apis import paginate
-
         rec = self.api_record(ctx, p["ApiId"])
         return paginate([copy.deepcopy(s) for s in rec.stages.values()], p)
 

@@ -1,38 +1,15 @@
 """HTTP and WebSocket APIs as nubis keeps them: one record per API (its configuration, routes,
-integrations, stages, deployments, authorizers and WebSocket route/integration responses), held in memory for the request path and written through to SQLite."""
+integrations, stages, deployments, authorizers and WebSocket route/integration responses), held in
+memory for the request path and written through to SQLite."""
 from __future__ import annotations
 
-import secrets
-import string
-import time
 from dataclasses import dataclass, field
 
-import orjson
-
 from ...store.db import Database
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS apigwv2_apis (
-  api_id TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, doc BLOB NOT NULL);
-"""
-
-_ALPHABET = string.ascii_lowercase + string.digits
+from ..apigw_common.store import ApiRecords, new_id, now  # noqa: F401 (new_id, now: for the ops modules)
 
 # AWS's identifier lengths: API 10, route and integration 7, deployment, authorizer and responses 6.
-API_ID_LEN, ROUTE_ID_LEN, INTEGRATION_ID_LEN, DEPLOYMENT_ID_LEN, AUTHORIZER_ID_LEN = 10, 7, 7, 6, 6
-RESPONSE_ID_LEN = 6
-
-
-def new_id(length: int, taken: object = ()) -> str:
-    while True:
-        value = "".join(secrets.choice(_ALPHABET) for _ in range(length))
-        if value not in taken:  # type: ignore[operator]
-            return value
-
-
-def now() -> int:
-    """API Gateway's dates have whole seconds."""
-    return int(time.time())
+ROUTE_ID_LEN, INTEGRATION_ID_LEN, DEPLOYMENT_ID_LEN, AUTHORIZER_ID_LEN, RESPONSE_ID_LEN = 7, 7, 6, 6, 6
 
 
 @dataclass
@@ -59,42 +36,12 @@ class ApiRecord:
                 "deployments": self.deployments, "authorizers": self.authorizers,
                 "route_responses": self.route_responses, "integration_responses": self.integration_responses}
 
+    @classmethod
+    def from_doc(cls, account: str, region: str, doc: dict) -> ApiRecord:
+        return cls(account, region, doc["api"], doc["routes"], doc["integrations"], doc["stages"], doc["deployments"],
+                   doc.get("authorizers", {}), doc.get("route_responses", {}), doc.get("integration_responses", {}))
 
-class ApiStore:
+
+class ApiStore(ApiRecords[ApiRecord]):
     def __init__(self, db: Database) -> None:
-        self.db = db
-        db.ensure_schema(SCHEMA)
-        self._by_id: dict[str, ApiRecord] = {}
-        for row in db.query("SELECT * FROM apigwv2_apis"):
-            doc = orjson.loads(row["doc"])
-            self._by_id[row["api_id"]] = ApiRecord(row["account"], row["region"], doc["api"], doc["routes"],
-                                                   doc["integrations"], doc["stages"], doc["deployments"],
-                                                   doc.get("authorizers", {}), doc.get("route_responses", {}),
-                                                   doc.get("integration_responses", {}))
-
-    def get(self, api_id: str) -> ApiRecord | None:
-        return self._by_id.get(api_id)
-
-    def owned(self, account: str, region: str, api_id: str) -> ApiRecord | None:
-        rec = self._by_id.get(api_id)
-        if rec is None or rec.account != account or rec.region != region:
-            return None
-        return rec
-
-    def list(self, account: str, region: str) -> list[ApiRecord]:
-        return [r for r in self._by_id.values() if r.account == account and r.region == region]
-
-    def all(self) -> list[ApiRecord]:
-        return list(self._by_id.values())
-
-    def new_api_id(self) -> str:
-        return new_id(API_ID_LEN, self._by_id)
-
-    def save(self, rec: ApiRecord) -> None:
-        self._by_id[rec.api_id] = rec
-        self.db.execute("INSERT OR REPLACE INTO apigwv2_apis (api_id, account, region, doc) VALUES (?, ?, ?, ?)",
-                        (rec.api_id, rec.account, rec.region, orjson.dumps(rec.to_doc())))
-
-    def delete(self, rec: ApiRecord) -> None:
-        self._by_id.pop(rec.api_id, None)
-        self.db.execute("DELETE FROM apigwv2_apis WHERE api_id = ?", (rec.api_id,))
+        super().__init__(db, "apigwv2_apis", ApiRecord.from_doc)

@@ -23,10 +23,10 @@ from wsproto.utilities import generate_accept_token
 
 from ...events.bus import Bus, SyncResult, Throttled, TriggerError
 from ...server.messages import HttpRequest, HttpResponse
+from ..apigw_common.gateway import invoke, new_request_id, substitute_stage_variables
 from .connections import ConnectionRegistry, WsConnection, new_connection_id
-from .gateway import gateway_response, new_request_id, substitute_stage_variables
-from .integrations import lambda_function_arn
-from .lambda_proxy import PRINCIPAL, GatewayError
+from .gateway import gateway_response
+from .lambda_proxy import GatewayError, lambda_function_arn
 from .responses import two_way
 from .selection import Selector, SelectionError, parse_selection
 from .store import ApiRecord, ApiStore
@@ -68,16 +68,16 @@ def route_arn(rec: ApiRecord, stage: str, route_key: str) -> str:
     return f"arn:aws:execute-api:{rec.region}:{rec.account}:{rec.api_id}/{stage}/{route_key}"
 
 
-async def invoke_function(bus: Bus, rec: ApiRecord, uri: str, event: dict, source_arn: str,
-                          timeout_s: float) -> SyncResult:
-    """Invoke a Lambda integration as API Gateway; GatewayError with the status the client would see."""
+async def invoke_integration(bus: Bus, rec: ApiRecord, stage_name: str, stage: dict, integration: dict,
+                             route_key: str, event: dict) -> SyncResult:
+    """Invoke a route's Lambda integration as API Gateway; GatewayError with the status the client would see."""
+    uri = substitute_stage_variables(integration.get("IntegrationUri", ""), stage.get("StageVariables") or {})
     function_arn = lambda_function_arn(uri)
     if function_arn is None or bus.functions is None:
         raise GatewayError(500, "Internal server error")
     try:
-        result = await asyncio.wait_for(bus.functions.invoke_sync(
-            function_arn, orjson.dumps(event), principal=PRINCIPAL, source_arn=source_arn,
-            source_account=rec.account), timeout_s)
+        result = await invoke(bus, function_arn, orjson.dumps(event), route_arn(rec, stage_name, route_key),
+                              rec.account, integration.get("TimeoutInMillis", 29000) / 1000)
     except asyncio.TimeoutError:
         raise GatewayError(504, "Endpoint request timed out") from None
     except Throttled:
@@ -124,10 +124,10 @@ class WebSocketGateway:
             return HttpResponse(426, [("Content-Type", "application/json"), ("Sec-WebSocket-Version", "13")],
                                 b'{"message":"Upgrade Required"}')
         now_ms = int(time.time() * 1000)
-        conn = WsConnection(new_connection_id(), rec.api_id, stage_name, rec.account, rec.region,
-                            req.headers.get("host", ""), req.remote or "127.0.0.1",
-                            req.headers.get("user-agent", ""), now_ms, now_ms)
-        headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", generate_accept_token(key.encode()).decode())]
+        conn = WsConnection(new_connection_id(), rec.api_id, stage_name, req.headers.get("host", ""),
+                            req.remote or "127.0.0.1", req.headers.get("user-agent", ""), now_ms, now_ms)
+        headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                   ("Sec-WebSocket-Accept", generate_accept_token(key.encode()).decode())]
         route = route_by_key(snapshot, "$connect")
         if route is not None:
             stage_variables = stage.get("StageVariables") or None
@@ -136,9 +136,7 @@ class WebSocketGateway:
             integration = self._integration(snapshot, route)
             if integration["IntegrationType"] == "AWS_PROXY":
                 event = connect_event(conn, req, request_id, stage_variables)
-                result = await invoke_function(self.bus, rec, self._uri(integration, stage), event,
-                                               route_arn(rec, stage_name, "$connect"),
-                                               integration.get("TimeoutInMillis", 29000) / 1000)
+                result = await invoke_integration(self.bus, rec, stage_name, stage, integration, "$connect", event)
                 refused = _connect_refusal(result.payload)
                 if refused is not None:
                     return refused
@@ -146,10 +144,6 @@ class WebSocketGateway:
                 if protocol:
                     headers.append(("Sec-WebSocket-Protocol", protocol))
         return HttpResponse(101, headers, upgrade=lambda upgraded: self._session(conn, upgraded))
-
-    @staticmethod
-    def _uri(integration: dict, stage: dict) -> str:
-        return substitute_stage_variables(integration.get("IntegrationUri", ""), stage.get("StageVariables") or {})
 
     @staticmethod
     def _integration(snapshot: dict, route: dict) -> dict:
@@ -216,9 +210,7 @@ class WebSocketGateway:
             if integration["IntegrationType"] != "AWS_PROXY":
                 return  # MOCK: accepted, nothing to send back
             event = message_event(conn, route["RouteKey"], message, request_id, stage.get("StageVariables"))
-            result = await invoke_function(self.bus, rec, self._uri(integration, stage), event,
-                                           route_arn(rec, conn.stage, route["RouteKey"]),
-                                           integration.get("TimeoutInMillis", 29000) / 1000)
+            result = await invoke_integration(self.bus, rec, conn.stage, stage, integration, route["RouteKey"], event)
         except GatewayError as err:
             message_text = "Internal server error" if err.status >= 500 else err.message
             return await self._reply_error(conn, message_text, request_id)
@@ -237,17 +229,16 @@ class WebSocketGateway:
         rec = self.store.get(conn.api_id)
         served = deployed(rec, conn.stage) if rec is not None else None
         route = route_by_key(served[1], "$disconnect") if served is not None else None
-        if route is None or rec is None or served is None:
+        if route is None:
             return
+        stage, snapshot = served
         request_id = new_request_id()
         try:
-            integration = self._integration(served[1], route)
+            integration = self._integration(snapshot, route)
             if integration["IntegrationType"] != "AWS_PROXY":
                 return
-            event = disconnect_event(conn, code, reason, request_id, served[0].get("StageVariables"))
-            await invoke_function(self.bus, rec, self._uri(integration, served[0]), event,
-                                  route_arn(rec, conn.stage, "$disconnect"),
-                                  integration.get("TimeoutInMillis", 29000) / 1000)
+            event = disconnect_event(conn, code, reason, request_id, stage.get("StageVariables"))
+            await invoke_integration(self.bus, rec, conn.stage, stage, integration, "$disconnect", event)
         except GatewayError as err:
             log.info("API %s: $disconnect for %s failed: %s", rec.api_id, conn.connection_id, err.message)
 

@@ -9,74 +9,48 @@ Results are not cached (AuthorizerResultTtlInSeconds is accepted and ignored).
 """
 from __future__ import annotations
 
-import orjson
-
+from ...events.bus import Bus
+from ...events.http_events import joined_query
 from ...server.messages import HttpRequest
-from .authorize import _policy_allows
+from ..apigw_common.authorizers import (AuthorizerUnavailable, identity_values, invoke_authorizer, json_or_none,
+                                        policy_response, policy_verdict)
+from ..apigw_common.gateway import is_signed
 from .connections import WsConnection
-from .lambda_proxy import GatewayError
+from .lambda_proxy import GatewayError, lambda_function_arn
 from .store import ApiRecord
 from .ws_events import connect_event
 
 
-def identity_values(req: HttpRequest, conn: WsConnection, sources: list[str], stage_variables: dict | None,
-                    request_id: str) -> list[str] | None:
-    from ...events.http_events import joined_query
-
-    values = []
-    for source in sources:
-        kind, _, name = source.rpartition(".")
-        if kind == "route.request.header":
-            value = req.headers.get(name.lower())
-        elif kind == "route.request.querystring":
-            value = joined_query(req.query).get(name)
-        elif kind == "stageVariables":
-            value = (stage_variables or {}).get(name)
-        elif kind == "context":
-            value = {"connectionId": conn.connection_id, "stage": conn.stage, "apiId": conn.api_id,
-                     "routeKey": "$connect", "requestId": request_id, "identity.sourceIp": conn.source_ip,
-                     "eventType": "CONNECT"}.get(name)
-        else:
-            value = None
-        if not value:
-            return None
-        values.append(value)
-    return values
-
-
-async def authorize_connect(bus, rec: ApiRecord, conn: WsConnection, req: HttpRequest, route: dict,
+async def authorize_connect(bus: Bus, rec: ApiRecord, conn: WsConnection, req: HttpRequest, route: dict,
                             snapshot: dict, stage_variables: dict | None, method_arn: str,
                             request_id: str) -> dict | None:
     """requestContext.authorizer for the connection (None without one); GatewayError refuses it."""
-    from .websocket import invoke_function
-
     kind = route.get("AuthorizationType", "NONE")
     if kind == "NONE":
         return None
     if kind == "AWS_IAM":
-        if "authorization" not in req.headers and "X-Amz-Signature=" not in req.query:
+        if not is_signed(req):
             raise GatewayError(403, "Forbidden")
         return None
     authorizer = (snapshot.get("authorizers") or {}).get(route.get("AuthorizerId") or "")
     if authorizer is None:
         raise GatewayError(500, "Internal server error")
-    sources = authorizer.get("IdentitySource") or []
-    if identity_values(req, conn, sources, stage_variables, request_id) is None:
+    sources = [s.removeprefix("route.") for s in authorizer.get("IdentitySource") or []]
+    context = {"connectionId": conn.connection_id, "stage": conn.stage, "apiId": conn.api_id, "routeKey": "$connect",
+               "requestId": request_id, "identity.sourceIp": conn.source_ip, "eventType": "CONNECT"}
+    if identity_values(sources, req.headers, joined_query(req.query), stage_variables or {}, context) is None:
         raise GatewayError(401, "Unauthorized")
-    event = connect_event(conn, req, request_id, stage_variables)
-    event = {"type": "REQUEST", "methodArn": method_arn, **event}
+    event = {"type": "REQUEST", "methodArn": method_arn, **connect_event(conn, req, request_id, stage_variables)}
     event.pop("isBase64Encoded", None)
-    auth_arn = f"arn:aws:execute-api:{rec.region}:{rec.account}:{rec.api_id}/authorizers/{authorizer['AuthorizerId']}"
-    result = await invoke_function(bus, rec, authorizer.get("AuthorizerUri", ""), event, auth_arn, 10.0)
     try:
-        value = orjson.loads(result.payload)
-    except orjson.JSONDecodeError:
+        result = await invoke_authorizer(bus, rec, authorizer["AuthorizerId"],
+                                         lambda_function_arn(authorizer.get("AuthorizerUri", "")), event)
+    except AuthorizerUnavailable:
         raise GatewayError(500, "Internal server error") from None
-    if not isinstance(value, dict) or "principalId" not in value or not isinstance(value.get("policyDocument"), dict):
+    answer = None if result.function_error else policy_response(json_or_none(result.payload))
+    if answer is None:
         raise GatewayError(500, "Internal server error")
-    if not _policy_allows(value["policyDocument"], method_arn):
+    principal, policy, authorizer_context = answer
+    if policy_verdict(policy, method_arn) != "allow":
         raise GatewayError(403, "Forbidden")
-    context = value.get("context") or {}
-    if not isinstance(context, dict):
-        raise GatewayError(500, "Internal server error")
-    return {**context, "principalId": str(value["principalId"])}
+    return {**authorizer_context, "principalId": principal}
