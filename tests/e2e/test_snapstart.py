@@ -50,7 +50,7 @@ def handler(event, context):
             "restored": RESTORED, "uuid": uuid.uuid4().hex,
             "init_type": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"),
             "log_stream_env": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
-            "version": context.function_version}
+            "version": context.function_version, "cgroup": open("/proc/self/cgroup").read()}
 """
 
 
@@ -153,6 +153,10 @@ def test_concurrent_environments_forked_from_one_snapshot(lam):
     # What must be unique per environment is: random re-seeded, uuid4 from the kernel.
     assert a["restored"]["random"] != b["restored"]["random"]
     assert a["uuid"] != b["uuid"]
+    # Each restored environment sits in a cgroup of its own (memory limit, pids, OOM), not the snapshot's.
+    mem = [next((ln for ln in x["cgroup"].splitlines() if ":memory:" in ln or ln.startswith("0::")), "")
+           for x in (a, b)]
+    assert mem[0] != mem[1], mem
 
 
 def test_latest_is_not_snapshotted(lam, published):
