@@ -251,7 +251,8 @@ class Engine:
         snap = self._snapshots.get(spec.key)
         if snap is None:
             snap = self._snapshots[spec.key] = SnapshotLauncher(
-                self.zygote, spec, new_snapshot_env=self._new_snapshot_env, on_init=self._snapshot_logs)
+                self.zygote, spec, new_snapshot_env=self._new_snapshot_env, on_init=self._snapshot_logs,
+                enforcer=self.enforcer)
         return snap
 
     def _new_snapshot_env(self, snap: SnapshotLauncher) -> Environment:

@@ -63,7 +63,7 @@ class SnapshotLauncher(ZygoteLauncher):
 
     def __init__(self, parent: ZygoteLauncher, spec: FunctionSpec, *,
                  new_snapshot_env: Callable[["SnapshotLauncher"], object],
-                 on_init: Callable[[object, Outcome, float], None]) -> None:
+                 on_init: Callable[[object, Outcome, float], None], enforcer=None) -> None:
         super().__init__(parent.python, bootstrap=parent.bootstrap, preload=(), keep_alive_s=parent.keep_alive_s,
                          enabled=True, confinement=None)
         self.parent = parent
@@ -73,6 +73,12 @@ class SnapshotLauncher(ZygoteLauncher):
         self.snapshot_env = None  # the snapshot's own Environment (its process, limits, log pipe)
         self.last: SnapshotResult | None = None
         self.restores = 0
+        # Spares are moved into a cgroup of their own while they wait (an RCU grace period, 4-20 ms,
+        # off the cold start): pid -> the move, running in a worker thread.
+        self.enforcer = enforcer if enforcer is not None and getattr(enforcer, "cgroups", False) else None
+        self._moves: dict[int, asyncio.Future] = {}
+        if self.enforcer is not None:
+            self.release_group = self.enforcer.release_group
 
     # ------------------------------------------------------------------ creation
 
@@ -142,6 +148,17 @@ class SnapshotLauncher(ZygoteLauncher):
 
     # ------------------------------------------------------------------ restores
 
+    def _on_spare(self, spare) -> None:
+        enf, loop = self.enforcer, self._loop
+        if enf is not None and loop is not None and spare.group is None:
+            group = enf.spare_group()
+            if group is not None:
+                spare.group, spare.release = group, enf.release_group
+                fut = loop.run_in_executor(None, group.add, spare.pid)
+                fut.add_done_callback(_consume)
+                self._moves[spare.pid] = fut
+        super()._on_spare(spare)
+
     async def launch(self, argv, *, cwd: str, env: dict[str, str], limits=None, opt_dir: str | None = None):
         if not await self._ensure():
             raise SnapshotUnavailable("no snapshot")
@@ -158,7 +175,16 @@ class SnapshotLauncher(ZygoteLauncher):
         loop = asyncio.get_running_loop()
         while True:
             spare = await self._take_spare()
-            if limits is not None and limits.cfg is not None:
+            move = self._moves.pop(spare.pid, None)
+            stale = None  # a group the spare could not be moved into: dropped once it is elsewhere
+            if move is not None and spare.group is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(move), FORK_TIMEOUT_S)
+                    if limits is not None and limits.cfg is not None:
+                        limits.adopt(spare.take_group())  # it is in there already: set this function's limits
+                except (OSError, asyncio.TimeoutError):
+                    stale = spare.take_group()  # moved below, into a group of its own
+            if limits is not None and limits.cfg is not None and not limits.joined:
                 await limits.ensure_group_async()
                 group = limits.group
                 if group is not None:
@@ -168,6 +194,8 @@ class SnapshotLauncher(ZygoteLauncher):
                         if limits.enforcer is not None:
                             limits.enforcer.warn_once(f"SnapStart: cannot move a restored environment into its "
                                                       f"cgroup ({e})")
+            if stale is not None:
+                self._drop_group(stale)
             ctl_parent, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             log_r, log_w = os.pipe()
             try:
@@ -176,6 +204,8 @@ class SnapshotLauncher(ZygoteLauncher):
                 ctl_parent.close()
                 os.close(log_r)
                 spare.close()
+                if limits is not None:
+                    limits.unadopt()
                 continue
             finally:
                 ctl_child.close()
@@ -200,6 +230,11 @@ class Spawner:
     async def launch(self, argv, *, cwd: str, env: dict[str, str], limits=None, opt_dir: str | None = None):
         env["_NUBIS_SNAPSHOT"] = "1"
         return await self.parent.fork_snapshot(argv, cwd=cwd, env=env, limits=limits, opt_dir=opt_dir)
+
+
+def _consume(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _failure(outcome: Outcome, init_ms: float) -> SnapshotResult:
