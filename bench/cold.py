@@ -4,6 +4,9 @@
 (b) busy:    a new environment for a function whose only warm environment is busy: one invocation
              sleeps in it while a second, concurrent invocation is timed;
 (c) boto3:   the first invoke of a fresh function whose module does `import boto3`.
+(d) snapstart: the first invoke of a SnapStart version (a new environment restored from the snapshot
+             made at publish) whose module sleeps 200 ms at import, against (d0) the same code without
+             SnapStart (its first invoke runs that INIT).
 (a) and (b) are compared with `python -I -S -c pass` (target <= 0.3x), (c) with
 `python -c 'import boto3'` (target <= 0.1x). Medians; samples are interleaved (a, b, c, baselines, a, b, c, ...).
 
@@ -29,6 +32,10 @@ SLEEPY = ("import time\n\n"
 BOTO3 = ("import boto3\n\n"
          "def handler(event, context):\n"
          "    return {'boto3': boto3.__version__}\n")
+HEAVY = ("import time\n\n"
+         "time.sleep(0.2)  # a heavy INIT: loading a model, a framework\n\n"
+         "def handler(event, context):\n"
+         "    return {'ok': True}\n")
 HOLD_S = 0.4  # how long the first invocation keeps the warm environment busy in (b)
 
 
@@ -48,7 +55,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=15, help="samples of each kind (default 15)")
     args = ap.parse_args()
 
-    fresh, busy, boto, bare_s, boto3_s = [], [], [], [], []
+    fresh, busy, boto, bare_s, boto3_s, snap, heavy = [], [], [], [], [], [], []
     with Nubis() as nubis:
         client = RawClient(nubis.host, nubis.port)
         holder = RawClient(nubis.host, nubis.port)
@@ -80,6 +87,18 @@ def main() -> None:
             nubis.create_function(f"boto{i}", BOTO3)
             boto.append(timed(client, nubis.invoke_request(f"boto{i}", b"{}")))
 
+            # (d) SnapStart version vs (d0) the same heavy INIT on demand
+            nubis.create_function(f"heavy{i}", HEAVY)
+            heavy.append(timed(client, nubis.invoke_request(f"heavy{i}", b"{}")))
+            name = f"snap{i}"
+            nubis.create_function(name, HEAVY)
+            nubis.lam.update_function_configuration(FunctionName=name, SnapStart={"ApplyOn": "PublishedVersions"})
+            nubis.lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05})
+            version = nubis.lam.publish_version(FunctionName=name)["Version"]
+            nubis.lam.get_waiter("published_version_active").wait(FunctionName=name, Qualifier=version,
+                                                                 WaiterConfig={"Delay": 0.05})
+            snap.append(timed(client, nubis.invoke_request(f"{name}:{version}", b"{}")))
+
             # the baselines, interleaved too (the server is idle meanwhile)
             bare_s += bare_python_start(1)
             boto3_s += time_command([sys.executable, "-c", "import boto3"], 1, warmup=0)
@@ -97,6 +116,10 @@ def main() -> None:
     print(f"(c) import boto3 fn      median {c:7.2f} ms  (n={len(boto)})")
     print(f"python -c 'import boto3' median {boto3_bare:7.2f} ms  (baseline)")
     print(f"(c) ratio                {c / boto3_bare:.3f}x  (target <= 0.1x)")
+    d, d0 = median_ms(snap), median_ms(heavy)
+    print(f"(d) SnapStart restore    median {d:7.2f} ms  (n={len(snap)}; INIT sleeps 200 ms)")
+    print(f"(d0) same fn, on demand  median {d0:7.2f} ms  (baseline)")
+    print(f"(d) ratio                {d / d0:.3f}x")
 
 
 if __name__ == "__main__":

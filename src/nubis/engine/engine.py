@@ -13,6 +13,7 @@ import asyncio
 import functools
 import hashlib
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from .concurrency import ConcurrencyLimiter, Lease
 from .enforcer import Enforcer
 from .environment import Environment
 from .sandbox import describe_exit
+from .snapshot import INIT_TYPE as SNAP_START, SnapshotLauncher, SnapshotResult, Spawner
 from .types import EngineClosed, FunctionSpec, Invocation, InvocationResult, Outcome
 from .zygote import ZygoteLauncher
 
@@ -52,6 +54,7 @@ RUNTIMES_DIR = Path(__file__).resolve().parent.parent / "runtimes"
 PYTHON_RUNTIME_DIR = RUNTIMES_DIR / "python"
 PYTHON_BOOTSTRAP = PYTHON_RUNTIME_DIR / "bootstrap.py"
 PYTHON_RUNTIMES = frozenset(f"python3.{m}" for m in range(9, 15))
+SNAPSHOT_INIT_TIMEOUT_S = 130.0  # a snapshot's INIT may run max(130 s, the function's timeout)
 
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100  # 6291556, the runtime-side response cap
 
@@ -110,12 +113,15 @@ class _Pool:
 
 
 class _Cold:
-    __slots__ = ("init_ms", "events", "epoch_ms")
+    __slots__ = ("init_ms", "events", "epoch_ms", "restore", "billed_restore_ms")
 
-    def __init__(self, init_ms: float, events: list, epoch_ms: int) -> None:
-        self.init_ms = init_ms
+    def __init__(self, init_ms: float, events: list, epoch_ms: int, restore: bool = False,
+                 billed_restore_ms: int | None = None) -> None:
+        self.init_ms = init_ms  # or the Restore Duration when ``restore``
         self.events = events
         self.epoch_ms = epoch_ms
+        self.restore = restore  # SnapStart: restored from the version's snapshot, not initialised
+        self.billed_restore_ms = billed_restore_ms
 
 
 class Engine:
@@ -147,6 +153,7 @@ class Engine:
         self._reaper: asyncio.Task | None = None
         self._closing = False
         self._announced: set[str] = set()
+        self._snapshots: dict[str, SnapshotLauncher] = {}  # SnapStart versions, by spec key
         self._argv = [python, str(PYTHON_BOOTSTRAP)]
         # Limits and isolation of every environment (probes the host once per process).
         self.enforcer = Enforcer(data_dir=data_dir, enabled=isolation, runtime_dirs=(str(PYTHON_RUNTIME_DIR),))
@@ -221,7 +228,81 @@ class Engine:
     def set_reserved(self, scope: str, function_arn: str, n: int | None) -> None:
         self._limiter.set_reserved(scope, function_arn, n)
 
+    async def snapshot(self, spec: FunctionSpec) -> SnapshotResult:
+        """SnapStart: make the snapshot of a published version (run INIT and the before-snapshot
+        hooks once; PublishVersion waits for this). The log events go to the version's log group.
+        ``unavailable`` in the result: the zygote cannot serve the function; its environments then
+        start on demand."""
+        if self._closing:
+            raise EngineClosed("the engine is shutting down")
+        if spec.runtime not in PYTHON_RUNTIMES:
+            return SnapshotResult(False, unavailable=f"no snapshots for {spec.runtime}")
+        if self._reaper is None:
+            self._reaper = asyncio.ensure_future(self._reap_loop())
+        snap = self._snapshot_of(spec)
+        await snap.prepare()
+        return snap.last or SnapshotResult(False, unavailable="the Python zygote is off")
+
+    def snapshots(self) -> dict[str, dict]:
+        """The live snapshots: spec key -> pid, restores so far."""
+        return {k: {"pid": s.pid, "state": s.state, "restores": s.restores} for k, s in self._snapshots.items()}
+
+    def _snapshot_of(self, spec: FunctionSpec) -> SnapshotLauncher:
+        snap = self._snapshots.get(spec.key)
+        if snap is None:
+            snap = self._snapshots[spec.key] = SnapshotLauncher(
+                self.zygote, spec, new_snapshot_env=self._new_snapshot_env, on_init=self._snapshot_logs,
+                enforcer=self.enforcer)
+        return snap
+
+    def _new_snapshot_env(self, snap: SnapshotLauncher) -> Environment:
+        spec = snap.spec
+        self._announce(spec.runtime)
+
+        def reaped(env: Environment) -> None:
+            self._envs.discard(env)
+            self.enforcer.release(env.limits)
+
+        env = Environment(spec, argv=self._argv, runtime_dir=str(PYTHON_RUNTIME_DIR), python=self._python,
+                          on_dead=lambda _env: snap.snapshot_died(), on_reaped=reaped, launcher=Spawner(self.zygote),
+                          limits=self.enforcer.acquire(spec), enforcer=self.enforcer, init_type=SNAP_START)
+        env.init_timeout_s = max(SNAPSHOT_INIT_TIMEOUT_S, float(spec.timeout_s))
+        self._envs.add(env)
+        return env
+
+    def _snapshot_logs(self, env: Environment, outcome: Outcome, init_ms: float) -> None:
+        """A snapshot's INIT in the version's log group: INIT_START, its output, INIT_REPORT."""
+        spec = env.spec
+        events = [(int(time.time() * 1000) - int(init_ms), self._init_start_line(env, spec)), *outcome.events]
+        if outcome.kind == "ready":
+            tail = L.init_report_line(init_ms, "success", phase="init")
+        else:
+            error_type = ("Sandbox.Timedout" if outcome.kind == "timeout" else _error_type_of(outcome.body)
+                          if outcome.kind == "init_error" else
+                          ("Runtime.OutOfMemory" if outcome.oom else "Runtime.ExitError"))
+            tail = L.init_report_line(init_ms, "timeout" if outcome.kind == "timeout" else "error", error_type,
+                                      phase="init")
+        events.append((int(time.time() * 1000), tail))
+        _monotonic_timestamps(events)
+        try:
+            self._log_sink(spec, env.log_stream, events)
+        except Exception:
+            log.exception("log sink failed")
+
+    async def _restorable(self, spec: FunctionSpec) -> SnapshotLauncher | None:
+        """The version's snapshot, (re)created if needed, or None: start the environment on demand."""
+        if not spec.snap_start or spec.runtime not in PYTHON_RUNTIMES or not self.zygote.enabled:
+            return None
+        snap = self._snapshot_of(spec)
+        if await snap._ensure():
+            return snap
+        return None
+
     def retire(self, key_prefix: str) -> None:
+        for key in [k for k in self._snapshots if k.startswith(key_prefix)]:
+            snap = self._snapshots.pop(key)
+            snap.closed = True
+            snap._close()
         for key in [k for k in self._pools if k.startswith(key_prefix)]:
             pool = self._pools.pop(key)
             pool.retired = True
@@ -295,6 +376,9 @@ class Engine:
                 env.sandbox.reap_blocking()
             env.close_transports()
         self._pools.clear()
+        snaps, self._snapshots = list(self._snapshots.values()), {}
+        for snap in snaps:
+            await snap.close()
         await self.zygote.close()
         await self.enforcer.close()
         # Give in-flight invokers whose environments were killed a moment to finish.
@@ -400,7 +484,8 @@ class Engine:
         except Exception:
             log.exception("log sink failed")
 
-    def _new_environment(self, spec: FunctionSpec, first_request_id: str, init_type: str = "on-demand"):
+    def _new_environment(self, spec: FunctionSpec, first_request_id: str, init_type: str = "on-demand",
+                         snapshot: SnapshotLauncher | None = None):
         if spec.runtime in API_RUNTIMES:
             return self._api_runtimes.environment(
                 spec,
@@ -418,10 +503,10 @@ class Engine:
             python=self._python,
             on_dead=self._on_env_dead,
             on_reaped=self._on_env_reaped,
-            launcher=self.zygote,
+            launcher=snapshot if snapshot is not None else self.zygote,
             limits=self.enforcer.acquire(spec),
             enforcer=self.enforcer,
-            init_type=init_type,
+            init_type=SNAP_START if snapshot is not None else init_type,
         )
 
     def _on_env_reaped(self, env: Environment) -> None:
@@ -431,7 +516,8 @@ class Engine:
     async def _invoke_cold(self, pool: _Pool, spec: FunctionSpec, inv: Invocation, lease: Lease) -> InvocationResult:
         env = None
         try:
-            env = self._new_environment(spec, inv.request_id)
+            snap = await self._restorable(spec) if spec.snap_start else None
+            env = self._new_environment(spec, inv.request_id, snapshot=snap)
             env.pool = pool
             pool.envs.add(env)
             self._envs.add(env)
@@ -447,6 +533,9 @@ class Engine:
             self._release(lease)
             raise
         cold = _Cold(init_ms, init_outcome.events, init_epoch_ms)
+        if snap is not None:
+            cold.restore = True
+            cold.billed_restore_ms = _billed_restore(init_outcome)
         if init_outcome.kind != "ready":
             return self._finish_init_failure(env, spec, inv, lease, init_outcome, cold)
         start = time.time()
@@ -505,12 +594,13 @@ class Engine:
         else:
             max_kb = outcome.max_rss_kb or env.max_rss_kb
         max_mb = spec.memory_mb if outcome.oom else L.kb_to_mb(max_kb)
-        init_ms = cold.init_ms if cold is not None else None
+        init_ms = cold.init_ms if cold is not None and not cold.restore else None
+        restore_ms = cold.init_ms if cold is not None and cold.restore else None
         billed = L.billed_ms(duration_ms, init_ms)
         end_ms = int(time.time() * 1000)
         invocation = [(int(start * 1000), L.start_line(rid, spec.version)), *outcome.events, (end_ms, L.end_line(rid)),
                       (end_ms, L.report_line(rid, duration_ms, billed, spec.memory_mb, max_mb, init_ms, status,
-                                             report_error))]
+                                             report_error, restore_ms, cold.billed_restore_ms if cold else None))]
 
         # Environment back to its pool (or gone).
         if kind == "result" or kind == "error":
@@ -553,6 +643,10 @@ class Engine:
             (start_ms, L.report_line(rid, duration_ms, billed, spec.memory_mb, max_mb, None, status, report_error)),
         ]
         init_report = [(start_ms, L.init_report_line(init_ms, init_status, report_error))]
+        if cold.restore:
+            # SnapStart: the restore (the after-restore hooks) failed; no Init Duration to report.
+            init_report = [(start_ms, L.restore_report_line(init_ms))]
+            init_ms = None
         return self._conclude(env, spec, rid, lease, cold, init_report, invocation, payload, "Unhandled", error_type,
                               start, duration_ms, billed, init_ms, max_mb, metered)
 
@@ -579,9 +673,17 @@ class Engine:
         the invocation's START..REPORT) and the result; its tail is everything after INIT_START.
         Releases the concurrency slot and hands the events and the metering record on."""
         events: list[tuple[int, str]] = []
+        restore_ms = billed_restore = None
         if cold is not None:
-            events.append((cold.epoch_ms, self._init_start_line(env, spec)))
-            events.extend(cold.events)
+            if cold.restore:
+                events.append((cold.epoch_ms, self._restore_start_line(spec)))
+                events.extend(cold.events)
+                if not init_tail:
+                    restore_ms, billed_restore = cold.init_ms, cold.billed_restore_ms
+                    init_tail = [(cold.epoch_ms + int(cold.init_ms), L.restore_report_line(cold.init_ms))]
+            else:
+                events.append((cold.epoch_ms, self._init_start_line(env, spec)))
+                events.extend(cold.events)
         first = 1 if init_tail else len(events)
         events.extend(init_tail)
         events.extend(invocation)
@@ -601,6 +703,8 @@ class Engine:
             max_memory_mb=max_mb,
             memory_mb=spec.memory_mb,
             cold=cold is not None,
+            restore_ms=restore_ms,
+            billed_restore_ms=billed_restore,
         )
         self._release(lease)
         self._emit(spec, env.log_stream, events, result, metered)
@@ -611,6 +715,9 @@ class Engine:
         version = getattr(env, "runtime_version", "") or self.runtime_version
         digest = getattr(env, "runtime_version_hash", "") or self.runtime_version_hash
         return L.init_start_line(version, spec.region, digest)
+
+    def _restore_start_line(self, spec: FunctionSpec) -> str:
+        return L.restore_start_line(self.runtime_version, spec.region, self.runtime_version_hash)
 
     def _emit(self, spec: FunctionSpec, stream: str, events, result: InvocationResult, outcome: str) -> None:
         try:
@@ -628,6 +735,8 @@ class Engine:
         while True:
             await asyncio.sleep(interval)
             self.zygote.reap_idle()
+            for snap in list(self._snapshots.values()):
+                snap.reap_idle()  # created again by the next cold start of its version
             self.enforcer.touch_stock()
             deadline = loop.time() - self.keep_alive_s
             for pool in list(self._pools.values()):
@@ -640,6 +749,16 @@ class Engine:
                     else:
                         env.kill()
                 pool.idle = keep
+
+
+def _billed_restore(outcome: Outcome) -> int | None:
+    """Billed Restore Duration: the runtime's own time in the restore (its READY frame says, in ms)."""
+    if outcome.kind != "ready":
+        return None
+    try:
+        return max(1, math.ceil(float(outcome.body.decode())))
+    except (ValueError, UnicodeDecodeError):
+        return max(1, math.ceil(outcome.duration_ms))
 
 
 def _consume_exception(task: asyncio.Future) -> None:

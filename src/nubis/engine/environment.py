@@ -103,7 +103,7 @@ def lambda_environment(
     Lambda's reserved variables. ``opt``: where the function's layers appear
     (``/opt`` when they are mounted there, else their real directory; None
     without layers): ``<opt>/lib`` joins LD_LIBRARY_PATH, ``<opt>/bin`` PATH. ``init_type``:
-    AWS_LAMBDA_INITIALIZATION_TYPE (``on-demand`` or ``provisioned-concurrency``). Every
+    AWS_LAMBDA_INITIALIZATION_TYPE (``on-demand``, ``provisioned-concurrency`` or ``snap-start``). Every
     runtime's environment is built here (the Runtime API ones adjust it, see api_environment).
     """
     task_root = spec.code_dir
@@ -148,6 +148,9 @@ def lambda_environment(
             "LAMBDA_RUNTIME_DIR": runtime_dir,
         }
     )
+    if init_type == "snap-start":
+        # Not available in SnapStart functions (one snapshot, many environments and log streams).
+        del env["AWS_LAMBDA_LOG_GROUP_NAME"], env["AWS_LAMBDA_LOG_STREAM_NAME"]
     return env
 
 
@@ -232,6 +235,7 @@ class Environment:
         self.spec = spec
         self.argv = argv
         self.init_type = init_type  # AWS_LAMBDA_INITIALIZATION_TYPE
+        self.init_timeout_s = INIT_TIMEOUT_S
         self.provisioned = False  # kept initialised ahead of invocations (never reaped for idleness)
         # This environment's uid, cgroup and confinement (enforcer.EnvLimits), and who reads its
         # confinement report (enforcer.Enforcer); None: a plain process.
@@ -341,7 +345,7 @@ class Environment:
             self._die()
             raise
         self._ctl.write(HDR.pack(len(self._nonce) + 1, FT_HELLO) + self._nonce)
-        fut = self._arm(INIT_TOKEN, INIT_TIMEOUT_S, t0)
+        fut = self._arm(INIT_TOKEN, self.init_timeout_s, t0)
         outcome: Outcome = await fut
         self.check_confinement()
         if outcome.kind == "ready":

@@ -22,6 +22,18 @@ def init_report_line(init_ms: float, status: str, error_type: str | None = None,
     return line + "\n"
 
 
+def restore_start_line(runtime_version: str, region: str, runtime_hash: str) -> str:
+    """SnapStart: the first line of an environment restored from the version's snapshot."""
+    return (
+        f"RESTORE_START Runtime Version: {runtime_version}\t"
+        f"Runtime Version ARN: arn:aws:lambda:{region}::runtime:{runtime_hash}\n"
+    )
+
+
+def restore_report_line(restore_ms: float) -> str:
+    return f"RESTORE_REPORT Restore Duration: {restore_ms:.2f} ms\n"
+
+
 def start_line(request_id: str, version: str) -> str:
     return f"START RequestId: {request_id} Version: {version}\n"
 
@@ -39,6 +51,8 @@ def report_line(
     init_ms: float | None = None,
     status: str | None = None,
     error_type: str | None = None,
+    restore_ms: float | None = None,
+    billed_restore_ms: int | None = None,
 ) -> str:
     line = (
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {billed_ms} ms\t"
@@ -46,6 +60,8 @@ def report_line(
     )
     if init_ms is not None:
         line += f"Init Duration: {init_ms:.2f} ms\t"
+    if restore_ms is not None:
+        line += f"Restore Duration: {restore_ms:.2f} ms\tBilled Restore Duration: {billed_restore_ms} ms\t"
     if status is not None:
         line += f"Status: {status}"
         if error_type:

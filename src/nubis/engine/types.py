@@ -26,6 +26,7 @@ class FunctionSpec:
     architecture: str = "x86_64"  # billed per architecture
     ephemeral_mb: int = 512  # EphemeralStorage.Size: the private /tmp
     opt_dir: str | None = None  # the function's layers merged into one directory (mounted at /opt), or None
+    snap_start: bool = False  # SnapStart: new environments are restored from a snapshot taken after INIT
 
     # dicts are not hashable; identity is the key.
     def __hash__(self) -> int:
@@ -53,10 +54,12 @@ class InvocationResult:
     start_time: float  # epoch seconds
     duration_ms: float
     billed_ms: int
-    init_ms: float | None  # set on a cold start
+    init_ms: float | None  # set on a cold start (not on a SnapStart restore)
     max_memory_mb: int
     memory_mb: int
     cold: bool
+    restore_ms: float | None = None  # SnapStart: the Restore Duration of a new environment
+    billed_restore_ms: int | None = None
 
 
 class Throttled(Exception):

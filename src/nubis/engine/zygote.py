@@ -136,6 +136,10 @@ class _ZygoteGone(Exception):
     pass
 
 
+class SnapshotUnavailable(Exception):
+    """No SnapStart snapshot for this function: its environments start on demand instead."""
+
+
 class _Spare:
     """A child the zygote forked in advance: its pid, a pidfd on it, its job socket, and the
     cgroup it joined while waiting (or None)."""
@@ -188,6 +192,7 @@ class ForkedSandbox:
         self.control = control
         self.log_fd = log_fd
         self._report_sock = report_sock  # the spare's job socket: its confinement report comes back on it
+        self.job_sock: socket.socket | None = None  # a SnapStart snapshot's channel (fork_snapshot)
         self.zygote_pid = owner.pid
         self.exit_status: int | None = None
         self.max_rss_kb = 0
@@ -668,7 +673,27 @@ class ZygoteLauncher:
 
     # ------------------------------------------------------------------ fork
 
-    async def _fork(self, cwd: str, env: dict[str, str], limits=None, exec_argv: list[str] | None = None) -> ForkedSandbox:
+    async def fork_snapshot(self, argv: Sequence[str], *, cwd: str, env: dict[str, str], limits=None,
+                            opt_dir: str | None = None) -> ForkedSandbox:
+        """A SnapStart snapshot process: an environment forked like any other, whose job socket the
+        caller keeps (``sb.job_sock``: after INIT the snapshot serves forks of itself on it). Raises
+        :class:`SnapshotUnavailable` where the zygote cannot serve the function: then no snapshot."""
+        confined = limits is not None and limits.cfg is not None
+        if not (self.enabled and list(argv) == self.argv and await self._ensure()):
+            raise SnapshotUnavailable("the Python zygote is not running")
+        if not self._compatible(cwd, env, opt_dir):
+            raise SnapshotUnavailable("the function needs an exec'd environment (see engine/zygote.py)")
+        if confined and self.spare_confine is None:
+            raise SnapshotUnavailable("the zygote's spares are not confined")
+        try:
+            sb = await self._fork(cwd, env, limits if confined else None, keep_job=True)
+        except _ZygoteGone:
+            raise SnapshotUnavailable("the Python zygote exited") from None
+        self.forks += 1
+        return sb
+
+    async def _fork(self, cwd: str, env: dict[str, str], limits=None, exec_argv: list[str] | None = None,
+                    keep_job: bool = False) -> ForkedSandbox:
         """Hand the function to the spare (one message, straight to it); ask for the next one."""
         while True:
             spare = await self._take_spare()
@@ -699,12 +724,16 @@ class ZygoteLauncher:
                 ctl_child.close()
                 os.close(log_w)
             report_sock = None
-            if confine is not None:
+            if keep_job:
+                pass  # the caller's: the report, then the snapshot's channel
+            elif confine is not None:
                 report_sock = spare.job  # the report comes back on it
             else:
                 spare.job.close()
             ctl_parent.setblocking(False)
             sb = ForkedSandbox(self, spare.pid, spare.pidfd, ctl_parent, log_r, report_sock)
+            if keep_job:
+                sb.job_sock = spare.job
             self._children[spare.pid] = sb
             self._idle_since = None
             return sb
@@ -818,8 +847,13 @@ class ZygoteLauncher:
             elif t == "hello":
                 if self._hello is not None and not self._hello.done():
                     self._hello.set_result(m)
+            elif t is None and "report" in m:
+                self._on_report(m.get("report"))
             for fd in fds:
                 os.close(fd)
+
+    def _on_report(self, report) -> None:
+        """A confinement report on the channel (a SnapStart snapshot's, see engine/snapshot.py)."""
 
     def _on_spare(self, spare: "_Spare") -> None:
         while self._spare_waiters:

@@ -544,23 +544,7 @@ def main():
     # A private handle on the log pipe: user code may redirect fd 1.
     log_fd = os.dup(1)
     os.set_inheritable(log_fd, False)
-    nbuf = bytearray(4)
-    ioctl = fcntl.ioctl
-    FIONREAD = termios.FIONREAD
-    byteorder = sys.byteorder
-
-    def end_phase(token):
-        """Flush output; returns the frame flag (0 or NO_SENTINEL)."""
-        _flush_std()
-        try:
-            ioctl(log_fd, FIONREAD, nbuf)
-            pending = int.from_bytes(nbuf, byteorder)
-        except OSError:
-            pending = 1
-        if pending == 0:
-            return NO_SENTINEL
-        os.write(log_fd, sentinel_prefix + token + b"\n")
-        return 0
+    end_phase = _phase_ender(log_fd, sentinel_prefix)
 
     env = os.environ
     _ENV_LOG_GROUP = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
@@ -591,14 +575,28 @@ def main():
     except Exception:
         error_result = build_fault_result(sys.exc_info(), None)
 
+    # SnapStart: this process is the version's snapshot. Its before-snapshot hooks end INIT.
+    snapshot = env.pop("_NUBIS_SNAPSHOT", "") == "1"
+    exit_code = 1
+    if error_result is None and snapshot:
+        try:
+            _run_before_snapshot()
+        except Exception:
+            error_result = build_fault_result(sys.exc_info(), None)
+            exit_code = 64
+
     if error_result is not None:
         logging.warning(UNHANDLED_EXCEPTION_WARNING)
         log_error(error_result)
         flag = end_phase(b"INIT")
         chan.send_frame(FT_INIT_ERROR | flag, to_json(error_result).encode("utf-8", "surrogatepass"))
-        sys.exit(1)
+        sys.exit(exit_code)
 
     chan.send_frame(FT_READY | end_phase(b"INIT"))
+
+    if snapshot:
+        # Serve forks until the engine lets the snapshot go; returns in a restored environment.
+        chan, end_phase = _restore(chan, log_fd)
 
     # ---- invocations, one at a time
     encoder = _make_encoder()
@@ -666,6 +664,105 @@ def main():
             chan.send_frame(FT_ERROR | flag, to_json(error_result).encode("utf-8", "surrogatepass"))
         else:
             chan.send_frame(FT_RESULT | end_phase(invoke_id.encode()), result)
+
+
+def _hooks_module():
+    """The ``snapshot_restore_py`` the function imported (its own copy, or the runtime's), or None."""
+    return sys.modules.get("snapshot_restore_py")
+
+
+def _run_before_snapshot():
+    """Before-snapshot hooks, in the reverse order of registration (as awslambdaric runs them)."""
+    mod = _hooks_module()
+    if mod is None:
+        return
+    hooks = mod.get_before_snapshot()
+    while hooks:
+        func, args, kwargs = hooks.pop()
+        func(*args, **kwargs)
+
+
+def _run_after_restore():
+    """After-restore hooks, in the order of registration."""
+    mod = _hooks_module()
+    if mod is None:
+        return
+    for func, args, kwargs in mod.get_after_restore():
+        func(*args, **kwargs)
+
+
+def _reseed():
+    """What must not be shared by environments restored from one snapshot: random's state and the
+    runtime's per-process secret (uuid4, secrets and os.urandom read the kernel anyway)."""
+    global _DEC_MARK, _DEC_MARK_JSON
+    rnd = sys.modules.get("random")
+    if rnd is not None:
+        rnd.seed()
+    _DEC_MARK = "\x00nubis-decimal-" + os.urandom(6).hex() + ":"
+    _DEC_MARK_JSON = json.dumps(_DEC_MARK)[:-1]
+
+
+def _restore(chan, log_fd):
+    """The snapshot's part: hand the process to the fork server the zygote installed
+    (``_nubis_snapshot_serve``); it returns in a fork, the new environment, with its own control
+    socket and log pipe. Then RESTORE: a hello, the after-restore hooks, and READY (its body: the
+    time spent in here, in ms, the Billed Restore Duration) or an error frame."""
+    serve = globals().get("_nubis_snapshot_serve")
+    if serve is None:  # not forked by the nubis zygote: nothing can fork this process
+        os._exit(70)
+    ctl, log_w = serve()
+    t0 = time.perf_counter()
+    os.dup2(log_w, 1)
+    os.dup2(log_w, 2)
+    if log_w > 2:
+        os.close(log_w)
+    for fd in (chan.fd, log_fd):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    chan = Channel(ctl)
+    first = chan.recv_frame()
+    if first is None or first[0] != FT_HELLO:
+        os._exit(0)
+    sentinel_prefix = b"\0" + first[1] + b" "
+    log_fd = os.dup(1)
+    os.set_inheritable(log_fd, False)
+    end_phase = _phase_ender(log_fd, sentinel_prefix)
+    _reseed()
+    try:
+        _run_after_restore()
+    except Exception:
+        error_result = build_fault_result(sys.exc_info(), None)
+        log_error(error_result)
+        flag = end_phase(b"INIT")
+        chan.send_frame(FT_INIT_ERROR | flag, to_json(error_result).encode("utf-8", "surrogatepass"))
+        sys.exit(65)
+    billed = "%.3f" % ((time.perf_counter() - t0) * 1000.0)
+    chan.send_frame(FT_READY | end_phase(b"INIT"), billed.encode())
+    return chan, end_phase
+
+
+def _phase_ender(log_fd, sentinel_prefix):
+    nbuf = bytearray(4)
+    ioctl = fcntl.ioctl
+    FIONREAD = termios.FIONREAD
+    byteorder = sys.byteorder
+
+    def end_phase(token):
+        """Flush output; returns the frame flag (0 or NO_SENTINEL)."""
+        _flush_std()
+        try:
+            ioctl(log_fd, FIONREAD, nbuf)
+            pending = int.from_bytes(nbuf, byteorder)
+        except OSError:
+            pending = 1
+        if pending == 0:
+            return NO_SENTINEL
+        os.write(log_fd, sentinel_prefix + token + b"\n")
+        return 0
+
+    return end_phase
 
 
 def _parse_json_header(header, name):

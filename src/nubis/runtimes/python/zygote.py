@@ -429,7 +429,11 @@ class Zygote:
                 pass
             if os.getppid() != self.pid:  # the zygote died before the parent-death signal was armed again
                 os._exit(0)
-        job_sock.close()
+        if job["env"].get("_NUBIS_SNAPSHOT") == "1":
+            # SnapStart: after INIT this process serves forks of itself on the job socket.
+            bootstrap._nubis_snapshot_serve = lambda: serve_snapshot(job_sock, self.startup_env)
+        else:
+            job_sock.close()
         os.dup2(log_w, 1)
         os.dup2(log_w, 2)
         if log_w > 2:
@@ -472,6 +476,60 @@ class Zygote:
         # started, so the first allocation after enable() would collect it all (~0.2 ms of INIT).
         gc.freeze()
         gc.enable()
+
+
+class SnapshotServer(Zygote):
+    """SnapStart: the version's snapshot (a confined environment that has run INIT and its
+    before-snapshot hooks) forks the version's new environments, speaking the zygote's protocol to
+    the engine on its job socket. It runs as the function's uid, under the function's seccomp
+    filter, in the function's namespaces: a fork needs none of the calls that filter denies
+    (no unshare, no mount). The engine moves each fork into a cgroup of its own from outside.
+
+    A fork keeps what the snapshot had (its memory, the fds the function opened during INIT, the
+    signal handlers it installed); it drops the server's own fds, dies with the snapshot, and waits
+    on its job socket for its control socket and log pipe: ``{}`` + fds [control, log write end]."""
+
+    def become_spare(self, job_sock):
+        os.setsid()
+        _die_with(self.pid)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        if _PRCTL is not None:
+            _PRCTL(36, 0)  # no longer the subreaper of its siblings' orphans
+        self.sock.close()
+        self.sock = None
+        for pidfd in self.children:
+            os.close(pidfd)
+        self.children.clear()
+        self.poller = None
+        for fd in (self.wake_r, self.wake_w):
+            if fd is not None:
+                os.close(fd)
+        self.wake_r = self.wake_w = None
+
+    def take_restore_job(self, job_sock):
+        msg, fds, _flags, _addr = socket.recv_fds(job_sock, _RECV_BUF, 4)
+        if not msg or len(fds) != 2:
+            os._exit(0)  # no job: the engine let this spare go
+        job_sock.close()
+        return fds[0], fds[1]
+
+
+def serve_snapshot(job_sock, startup_env):
+    """Called by the bootstrap once INIT and the before-snapshot hooks are done. Returns
+    (control fd, log pipe fd) in a fork: a new environment, restored from this snapshot.
+    Exits when the engine closes the channel."""
+    job_sock.setblocking(True)
+    gc.collect()  # what INIT left as garbage is not copied into every fork
+    gc.freeze()
+    srv = SnapshotServer(job_sock, startup_env)
+    _send(job_sock, {"t": "hello", "pid": srv.pid, "preloaded": [], "failed": {},
+                     "python": list(sys.version_info[:2])})
+    child_sock = srv.serve()
+    if child_sock is None:
+        os._exit(0)
+    srv.become_spare(child_sock)
+    return srv.take_restore_job(child_sock)
 
 
 def _on_sigchld(_sig, _frame):

@@ -16,7 +16,7 @@ from ...events.async_invoke import AsyncInvokeQueue, Retry
 from ...server.context import RequestContext
 from ...server.credentials import function_credentials
 from ...server.errors import AwsError
-from . import event_invoke, limits
+from . import event_invoke, limits, snapstart
 from .aliases import pick_version
 from .functions import FunctionRecord, Revision
 
@@ -116,6 +116,7 @@ class Invoker:
             architecture=(cfg.get("Architectures") or ["x86_64"])[0],
             ephemeral_mb=int((cfg.get("EphemeralStorage") or {}).get("Size") or 512),
             opt_dir=_opt_dir(self.provider.opt_dir(rev)),
+            snap_start=rev.version != "$LATEST" and snapstart.on(cfg),
         )
 
     def _ready(self, rec: FunctionRecord) -> None:
@@ -134,6 +135,11 @@ class Invoker:
                            "operation", 413, Type="User")
         payload = event_payload(payload, limits.ASYNC_PAYLOAD_MAX if kind == "Event" else None)
         self._ready(rec)
+        state = rev.config.get("State", "Active")
+        if state != "Active":  # a SnapStart version while its snapshot is made, or after its INIT failed
+            raise AwsError("ResourceConflictException",
+                           "The operation cannot be performed at this time. The function is currently in the "
+                           f"following state: {state}", 409, Type="User")
         if kind == "DryRun":
             return {"StatusCode": 204, "__request_id__": ctx.request_id}
         if kind == "Event":

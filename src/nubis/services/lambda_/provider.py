@@ -31,6 +31,7 @@ from .invoke import Invoker
 from .layers import LAYER_DIGESTS, LayerOps, LayerStore, merged_opt_dir
 from .policy import PolicyOps
 from .provisioned import ProvisionedConcurrencyOps, configs as provisioned_configs
+from .snapstart import SnapStartOps, check as check_snapstart
 from .triggers import TriggerOps
 from .urls import PATH_PREFIX, FunctionUrlOps
 from .names import FunctionRef, function_arn, parse_function_name
@@ -46,7 +47,7 @@ def not_found(arn: str) -> AwsError:
 
 
 class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, FunctionUrlOps, LayerOps, TriggerOps,
-                     ProvisionedConcurrencyOps, CodeSigningOps, EventSourceMappingOps, Provider):
+                     ProvisionedConcurrencyOps, CodeSigningOps, EventSourceMappingOps, SnapStartOps, Provider):
     service = "lambda"
 
     def __init__(self, db: Database, blobs: BlobStore, engine: Engine, invoker_queue: Any, data_dir: Path,
@@ -236,6 +237,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
                            "packages.")
         validation.check_config(p)
         validation.check_architectures(p.get("Architectures"))
+        check_snapstart(p)
         if self.functions.get(ctx.account, ctx.region, name):
             raise AwsError("ResourceConflictException", f"Function already exist: {name}", 409, Type="User")
         layers = self._layers_param(ctx, p)
@@ -294,6 +296,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
     async def update_function_configuration(self, ctx: RequestContext, p: dict) -> dict:
         rec = self._mutable(ctx, p)
         validation.check_config(p)
+        check_snapstart(p, rec.config)
         layers = self._layers_param(ctx, p)
         self.engine.retire(rec.engine_prefix)
         rec.config = conf.apply_update(rec.config, dict(p, **layers))

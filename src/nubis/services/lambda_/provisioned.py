@@ -210,6 +210,11 @@ class ProvisionedConcurrencyOps:
         n = p["ProvisionedConcurrentExecutions"]
         self._check_limits(rec, q, n)
         self._check_conflicts(rec, q)
+        version = rec.aliases[q]["FunctionVersion"] if q in rec.aliases else q
+        rev = rec.versions.get(version)
+        if rev is not None and (rev.config.get("SnapStart") or {}).get("OptimizationStatus") == "On":
+            raise AwsError("InvalidParameterValueException",
+                           "Provisioned Concurrency is not supported for SnapStart enabled functions.")
         rec.extras.setdefault(EXTRA, {})[q] = {"Requested": n, "LastModified": lambda_timestamp()}
         self.functions.save(rec)
         for version in split(rec, q, n):  # a new round starts now, whatever ran before

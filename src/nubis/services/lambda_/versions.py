@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from ...server.context import RequestContext
 from ...server.errors import AwsError
 from . import configuration as conf
+from . import snapstart
 from .functions import FunctionRecord, Revision, lambda_timestamp
 from .names import function_arn
 
@@ -29,7 +30,7 @@ def version_config(rec: FunctionRecord, version: str, description: str | None) -
                RevisionId=conf.new_revision(), LastModified=lambda_timestamp())
     if description is not None:
         cfg["Description"] = description
-    return cfg
+    return snapstart.version_config(cfg)
 
 
 class VersionOps:
@@ -57,6 +58,7 @@ class VersionOps:
         version = str(rec.last_version)
         rev = Revision(version, version_config(rec, version, p.get("Description")), rec.code_digest)
         self.functions.save_version(rec, rev)
+        self.start_snapshot(rec, rev)  # SnapStart: Pending until INIT has run once
         return dict(rev.config)
 
     async def list_versions_by_function(self: LambdaProvider, ctx: RequestContext, p: dict) -> dict:
