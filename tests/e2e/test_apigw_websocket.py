@@ -28,8 +28,9 @@ import json, os, boto3
 
 def _record(kind, event):
     path = os.path.join(os.environ["OUT_DIR"], kind + "-" + event["requestContext"]["connectionId"] + ".json")
-    with open(path, "w") as f:
+    with open(path + ".tmp", "w") as f:  # whole files only: the test polls for them
         json.dump(event, f)
+    os.rename(path + ".tmp", path)
 
 def handler(event, context):
     ctx = event["requestContext"]

@@ -13,8 +13,9 @@ RECORDER = """
 import json, os, uuid
 def handler(event, context):
     path = os.path.join(os.environ["OUT_DIR"], uuid.uuid4().hex)
-    with open(path, "w") as f:
+    with open(path + ".tmp", "w") as f:  # whole files only: the test polls the directory
         json.dump({"event": event, "request_id": context.aws_request_id}, f)
+    os.rename(path + ".tmp", path)
     if event.get("fail"):
         raise RuntimeError("asked to fail")
     return {"ok": event.get("n")}
@@ -29,7 +30,7 @@ def fast_retry_server(tmp_path_factory):
 
 
 def records(out: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in out.iterdir()]
+    return [json.loads(p.read_text()) for p in out.iterdir() if p.suffix != ".tmp"]
 
 
 def wait_for(predicate, timeout: float = 60.0):

@@ -23,8 +23,10 @@ from nubis_testing import create_function, start_server, stop_server, unique
 RECORDER = """
 import json, os, uuid
 def handler(event, context):
-    with open(os.path.join(os.environ["OUT_DIR"], uuid.uuid4().hex), "w") as f:
+    path = os.path.join(os.environ["OUT_DIR"], uuid.uuid4().hex)
+    with open(path + ".tmp", "w") as f:  # whole files only: the test polls the directory
         f.write(json.dumps(event))
+    os.rename(path + ".tmp", path)
 """
 
 
@@ -39,8 +41,8 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
 
 
 def recorded(out: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(out.iterdir(), key=lambda p: p.stat().st_mtime)
-            if p.stat().st_size]
+    done = [p for p in out.iterdir() if p.suffix != ".tmp"]  # the recorder renames whole files into place
+    return [json.loads(p.read_text()) for p in sorted(done, key=lambda p: p.stat().st_mtime)]
 
 
 class Receiver:
