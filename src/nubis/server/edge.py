@@ -66,7 +66,7 @@ class Edge:
                        "Could not tell which AWS service this request is for: sign it with SigV4 "
                        "(any credentials) or send X-Amz-Target")
             return json_response(501 if service else 400, {"__type": code, "message": message}, code)
-        protocol = load_service(provider.service)
+        protocol = load_service(provider.service, provider.wire_protocol(req))
         ctx = RequestContext(
             account=account_for(scope.access_key if scope else None),
             region=scope.region if scope else DEFAULT_REGION,

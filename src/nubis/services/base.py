@@ -38,6 +38,11 @@ class Provider:
         """Let a service answer some constraint failures with its own error code (None: the default)."""
         return None
 
+    def wire_protocol(self, req: HttpRequest) -> str | None:
+        """The wire protocol of this request when it differs from the model's (SQS: old clients speak
+        `query`); None for the model's own."""
+        return None
+
     def host_route(self, req: HttpRequest) -> Awaitable[HttpResponse] | None:
         """Claim a request by its Host header before AWS API routing (e.g. Lambda function URLs)."""
         return None
