@@ -93,6 +93,8 @@ class Edge:
             op, params = protocol.parse(req)
             violations = protocol.validate(op, params)
             if violations:
+                violations = provider.checked_violations(op.name, violations)
+            if violations:
                 raise provider.validation_error(op.name, violations) or protocol.validation_error(violations)
             result = await provider.handle(ctx, op.name, params)
             if isinstance(result, HttpResponse):

@@ -38,6 +38,10 @@ class Provider:
         """Let a service answer some constraint failures with its own error code (None: the default)."""
         return None
 
+    def checked_violations(self, operation: str, violations: list[Any]) -> list[Any]:
+        """The model constraint failures this service really enforces (default: all of them)."""
+        return violations
+
     def wire_protocol(self, req: HttpRequest) -> str | None:
         """The wire protocol of this request when it differs from the model's (SQS: old clients speak
         `query`); None for the model's own."""

@@ -231,6 +231,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
                            "packages.")
         validation.check_config(p)
         validation.check_architectures(p.get("Architectures"))
+        self.check_dead_letter(p)
         if self.functions.get(ctx.account, ctx.region, name):
             raise AwsError("ResourceConflictException", f"Function already exist: {name}", 409, Type="User")
         layers = self._layers_param(ctx, p)
@@ -289,6 +290,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
     async def update_function_configuration(self, ctx: RequestContext, p: dict) -> dict:
         rec = self._mutable(ctx, p)
         validation.check_config(p)
+        self.check_dead_letter(p)
         layers = self._layers_param(ctx, p)
         self.engine.retire(rec.engine_prefix)
         rec.config = conf.apply_update(rec.config, dict(p, **layers))

@@ -60,6 +60,13 @@ class SqsProvider(Provider):
     def wire_protocol(self, req: HttpRequest) -> str | None:
         return None if "x-amz-target" in req.headers else "query"
 
+    def checked_violations(self, operation: str, violations: list[Any]) -> list[Any]:
+        """ReceiveMessage's deprecated AttributeNames is modeled with queue attribute names but takes
+        message system attribute names (ApproximateReceiveCount, ...), as SQS does."""
+        if operation == "ReceiveMessage":
+            return [v for v in violations if not v.path.startswith("attributeNames")]
+        return violations
+
     def validation_error(self, operation: str, violations: list[Any]) -> AwsError | None:
         for v in violations:
             if v.constraint.endswith("Member must not be null"):
