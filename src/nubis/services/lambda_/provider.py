@@ -68,6 +68,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         self._index_urls()
         self._tasks: set[asyncio.Task] = set()
         self._pc_init()
+        self._esm_init()
         for rec in self.functions.all():
             if rec.reserved is not None:
                 engine.set_reserved(self.scope(rec.account, rec.region), rec.arn, rec.reserved)
@@ -80,8 +81,10 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
             if provisioned_configs(rec):  # provisioned concurrency outlives a restart
                 self.apply_provisioning(rec)
         await self.invoker.start()
+        await self._esm_start()
 
     async def stop(self) -> None:
+        await self._esm_stop()
         await self.invoker.stop()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
