@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import orjson
 
@@ -37,7 +38,11 @@ def check_name(name: str, fifo: bool) -> None:
         raise errors.invalid("Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
 
 
-def normalize(attrs: dict[str, str], *, fifo: bool, creating: bool, arn_of: callable = None) -> dict[str, str]:
+ArnLookup = Callable[[str], "dict[str, str] | None"]
+
+
+def normalize(attrs: dict[str, str], *, fifo: bool, creating: bool,
+              arn_of: ArnLookup | None = None) -> dict[str, str]:
     """Validated attributes as stored (strings, as SQS returns them). `arn_of(arn)` tells whether a
     dead-letter target exists (None: not checked)."""
     out: dict[str, str] = {}
@@ -93,7 +98,7 @@ def normalize(attrs: dict[str, str], *, fifo: bool, creating: bool, arn_of: call
     return out
 
 
-def _redrive(value: str, fifo: bool, arn_of: callable | None) -> str:
+def _redrive(value: str, fifo: bool, arn_of: ArnLookup | None) -> str:
     try:
         doc = orjson.loads(value)
     except orjson.JSONDecodeError:
