@@ -1,6 +1,7 @@
 """Asynchronous invocation as AWS does it: retries after function errors, event age, destinations."""
 import json
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,71 @@ def test_event_invoke_config_api(lam, tmp_path):
     with pytest.raises(ClientError) as exc:
         lam.put_function_event_invoke_config(FunctionName="nope-" + name, MaximumRetryAttempts=1)
     assert exc.value.response["Error"]["Message"] == "The function doesn't exist."
+
+
+def queue(srv, name: str = "dest") -> tuple[object, str, str]:
+    sqs = srv.client("sqs")
+    url = sqs.create_queue(QueueName=f"{name}-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return sqs, url, arn
+
+
+def one_message(sqs, url: str) -> dict:
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2, MessageAttributeNames=["All"]).get("Messages")
+        if got:
+            return got[0]
+    raise AssertionError("no message arrived")
+
+
+def test_sqs_destinations_and_dead_letter_queue(fast_retry_server, tmp_path):
+    lam = fast_retry_server.client("lambda")
+    sqs, ok_url, ok_arn = queue(fast_retry_server, "ok")
+    _, fail_url, fail_arn = queue(fast_retry_server, "fail")
+    _, dlq_url, dlq_arn = queue(fast_retry_server, "dlq")
+    src = recorder(lam, tmp_path / "src", DeadLetterConfig={"TargetArn": dlq_arn})
+    assert lam.get_function_configuration(FunctionName=src)["DeadLetterConfig"] == {"TargetArn": dlq_arn}
+    cfg = lam.put_function_event_invoke_config(FunctionName=src, MaximumRetryAttempts=1, DestinationConfig={
+        "OnSuccess": {"Destination": ok_arn}, "OnFailure": {"Destination": fail_arn}})
+
+    rid = lam.invoke(FunctionName=src, InvocationType="Event", Payload=b'{"n": 1}')["ResponseMetadata"]["RequestId"]
+    record = json.loads(one_message(sqs, ok_url)["Body"])
+    assert record["version"] == "1.0"
+    assert record["requestContext"] == {"requestId": rid, "functionArn": cfg["FunctionArn"], "condition": "Success",
+                                        "approximateInvokeCount": 1}
+    assert record["requestPayload"] == {"n": 1} and record["responsePayload"] == {"ok": 1}
+
+    rid = lam.invoke(FunctionName=src, InvocationType="Event",
+                     Payload=b'{"fail": true, "n": 2}')["ResponseMetadata"]["RequestId"]
+    record = json.loads(one_message(sqs, fail_url)["Body"])
+    assert record["requestContext"] == {"requestId": rid, "functionArn": cfg["FunctionArn"],
+                                        "condition": "RetriesExhausted", "approximateInvokeCount": 2}
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert record["responsePayload"]["errorMessage"] == "asked to fail"
+    dead = one_message(sqs, dlq_url)
+    assert json.loads(dead["Body"]) == {"fail": True, "n": 2}  # the event as it was sent
+    attrs = dead["MessageAttributes"]
+    assert attrs["RequestID"] == {"DataType": "String", "StringValue": rid}
+    assert attrs["ErrorCode"] == {"DataType": "Number", "StringValue": "200"}
+    assert attrs["ErrorMessage"] == {"DataType": "String", "StringValue": "asked to fail"}
+
+
+def test_queue_targets_are_validated(fast_retry_server, tmp_path):
+    lam = fast_retry_server.client("lambda")
+    missing = "arn:aws:sqs:us-east-1:000000000000:no-such-queue"
+    name = recorder(lam, tmp_path / "o")
+    with pytest.raises(ClientError) as exc:
+        lam.put_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnFailure": {"Destination": missing}})
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert exc.value.response["Error"]["Message"] == f"The destination ARN {missing} is invalid."
+    with pytest.raises(ClientError) as exc:
+        lam.update_function_configuration(FunctionName=name, DeadLetterConfig={"TargetArn": missing})
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    with pytest.raises(ClientError) as exc:
+        recorder(lam, tmp_path / "p", DeadLetterConfig={"TargetArn": "arn:aws:s3:::bucket"})
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    _, _, arn = queue(fast_retry_server)
+    lam.update_function_configuration(FunctionName=name, DeadLetterConfig={"TargetArn": arn})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300})
+    assert lam.get_function_configuration(FunctionName=name)["DeadLetterConfig"] == {"TargetArn": arn}

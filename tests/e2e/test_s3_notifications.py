@@ -142,7 +142,7 @@ def test_configuration_is_validated(s3, lam, tmp_path):
 
 
 def test_queue_and_topic_destinations_fail_as_s3_does(s3, lam, tmp_path):
-    """nubis has no SQS or SNS yet, so no queue or topic exists: S3 refuses such a configuration with
+    """A queue or topic that does not exist (nubis has no SNS yet): S3 refuses such a configuration with
     InvalidArgument listing each destination it could not validate, and keeps the previous one."""
     bucket = unique("nq")
     s3.create_bucket(Bucket=bucket)
@@ -175,7 +175,7 @@ def test_queue_and_topic_destinations_fail_as_s3_does(s3, lam, tmp_path):
     err = info.value.response["Error"]
     assert (err["Message"], err["ArgumentName"], err["ArgumentValue"]) == ("The ARN could not be parsed", "Queue",
                                                                            topic)
-    # x-amz-skip-destination-validation stores it, as S3 does (nothing is delivered until SQS/SNS exist)
+    # x-amz-skip-destination-validation stores it, as S3 does (events for a missing queue are dropped)
     s3.put_bucket_notification_configuration(Bucket=bucket, SkipDestinationValidation=True, NotificationConfiguration={
         "QueueConfigurations": [{"QueueArn": queue, "Events": ["s3:ObjectCreated:*"], "Id": "q"}]})
     assert s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"] == [
@@ -308,3 +308,42 @@ def handler(event, context):
     assert "FunctionError" not in out, out["Payload"].read()
     assert json.loads(out["Payload"].read()) == ["in.txt", "out.txt"]
     assert s3.get_object(Bucket=bucket, Key="out.txt")["Body"].read() == b"HELLO FROM THE TEST"
+
+
+def queue_messages(sqs, url: str, want: int) -> list[dict]:
+    got: list[dict] = []
+    deadline = time.time() + DEADLINE_S
+    while len(got) < want and time.time() < deadline:
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", []):
+            got.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return got
+
+
+def test_queue_notifications(s3, server):
+    sqs = server.client("sqs")
+    bucket = unique("sq")
+    s3.create_bucket(Bucket=bucket)
+    url = sqs.create_queue(QueueName=unique("events"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [
+        {"Id": "uploads", "QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:Delete"],
+         "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "in/"}]}}}]})
+    [test_event] = queue_messages(sqs, url, 1)  # S3 announces the configuration to the queue
+    assert (test_event["Service"], test_event["Event"], test_event["Bucket"]) == ("Amazon S3", "s3:TestEvent", bucket)
+    assert test_event["Time"].endswith("Z") and test_event["RequestId"]
+
+    s3.put_object(Bucket=bucket, Key="out/ignored.txt", Body=b"no")
+    s3.put_object(Bucket=bucket, Key="in/hello world.txt", Body=b"hello")
+    s3.delete_object(Bucket=bucket, Key="in/hello world.txt")
+    events = queue_messages(sqs, url, 2)
+    recs = [r for e in events for r in e["Records"]]
+    assert [r["eventName"] for r in recs] == ["ObjectCreated:Put", "ObjectRemoved:Delete"]
+    created = recs[0]
+    assert (created["eventSource"], created["eventVersion"], created["awsRegion"]) == ("aws:s3", "2.1", "us-east-1")
+    assert created["s3"]["configurationId"] == "uploads" and created["s3"]["bucket"]["name"] == bucket
+    assert created["s3"]["bucket"]["arn"] == f"arn:aws:s3:::{bucket}"
+    assert unquote_plus(created["s3"]["object"]["key"]) == "in/hello world.txt"
+    assert created["s3"]["object"]["size"] == 5
+    assert created["s3"]["object"]["eTag"] == "5d41402abc4b2a76b9719d911017c592"
+    assert queue_messages(sqs, url, 1) == []  # nothing for the key outside the prefix

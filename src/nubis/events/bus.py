@@ -3,7 +3,8 @@
 It carries capabilities one service offers the others: the Lambda service queues an asynchronous
 invocation on behalf of another service (S3 notifications, SNS, schedules, ...), after checking the
 function's resource policy allows that service, exactly as AWS does; S3 lets Lambda read a deployment
-package named by S3Bucket/S3Key.
+package named by S3Bucket/S3Key; SQS takes messages from Lambda (destinations, dead-letter queues) and
+S3 (notifications) and hands batches to Lambda's event source mappings.
 """
 from __future__ import annotations
 
@@ -59,7 +60,48 @@ class ObjectReader(Protocol):
         Raises ObjectError with S3's code and message."""
 
 
+class QueueError(Exception):
+    """A queue operation failed: `code` and `message` are SQS's (AWS.SimpleQueueService.NonExistentQueue...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMessage:
+    """A received message, with what an SQS event record carries (system attributes as strings,
+    message attributes in the API's shape: {"DataType", "StringValue" | "BinaryValue" (bytes)})."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    md5_of_body: str
+    attributes: dict[str, str]
+    message_attributes: dict[str, dict]
+    md5_of_message_attributes: str | None
+
+
+class Queues(Protocol):
+    def queue_attributes(self, queue_arn: str) -> dict[str, str] | None:
+        """The queue's attributes (VisibilityTimeout, FifoQueue, ...), or None if it does not exist."""
+
+    async def send(self, queue_arn: str, body: str, attributes: dict[str, dict] | None = None, *,
+                   group_id: str | None = None, dedup_id: str | None = None) -> str:
+        """Send a message (durable when this returns); returns its MessageId. `attributes` are message
+        attributes in the API's shape. Raises QueueError (e.g. the queue does not exist)."""
+
+    async def receive(self, queue_arn: str, max_messages: int, wait_s: float,
+                      visibility_s: int | None = None) -> list[QueueMessage]:
+        """Receive up to max_messages (waiting up to wait_s for the first); redrive applies. QueueError."""
+
+    async def delete(self, queue_arn: str, receipt_handles: list[str]) -> None:
+        """Delete received messages; handles that are stale or unknown are ignored."""
+
+
 class Bus:
     def __init__(self) -> None:
         self.functions: FunctionTriggers | None = None
         self.objects: ObjectReader | None = None  # provided by S3
+        self.queues: Queues | None = None  # provided by SQS

@@ -20,6 +20,7 @@ from ..services.lambda_.provider import LambdaProvider
 from ..services.logs.provider import LogsProvider
 from ..services.s3.provider import S3Provider
 from ..services.sns.provider import SnsProvider
+from ..services.sqs.provider import SqsProvider
 from ..store.blobs import BlobStore
 from ..store.db import BackgroundWriter, Database
 from ..store.logs import LogStore
@@ -79,10 +80,12 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     bus.functions = lam
     s3 = S3Provider(db, data_dir, bus)
     bus.objects = s3.reader  # Lambda reads Code.S3Bucket/S3Key packages through the bus
+    sqs = SqsProvider(db, writer, endpoint)
+    bus.queues = sqs  # Lambda destinations/DLQs, S3 notifications and event source mappings use queues
     lam.bus = bus
     http.stream_if = s3.wants_stream  # S3 uploads stream to disk instead of being buffered
     sns = SnsProvider(db, writer, bus, data_dir, endpoint, async_retry_scale)
-    providers = [lam, LogsProvider(logs), ApiGatewayV2Provider(db, bus), ApiGatewayProvider(db, bus, logs), s3, sns]
+    providers = [lam, LogsProvider(logs), ApiGatewayV2Provider(db, bus), ApiGatewayProvider(db, bus, logs), s3, sqs, sns]
     lam.verifier = verifier  # function URLs with AuthType AWS_IAM
     edge = Edge(providers, endpoint, {
         "/_nubis/health": health_route(data_dir, sys.executable),

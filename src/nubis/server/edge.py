@@ -65,7 +65,7 @@ class Edge:
                        "Could not tell which AWS service this request is for: sign it with SigV4 "
                        "(any credentials) or send X-Amz-Target")
             return json_response(501 if service else 400, {"__type": code, "message": message}, code)
-        protocol = load_service(provider.service)
+        protocol = load_service(provider.service, provider.wire_protocol(req))
         fast = provider.fast_params(req)
         ctx = RequestContext(
             account=account_for(scope.access_key if scope else None),
@@ -95,6 +95,8 @@ class Edge:
             else:
                 op, params = protocol.parse(req)
                 violations = protocol.validate(op, params)
+                if violations:
+                    violations = provider.checked_violations(op.name, violations)
                 if violations:
                     raise provider.validation_error(op.name, violations) or protocol.validation_error(violations)
             result = await provider.handle(ctx, op.name, params)

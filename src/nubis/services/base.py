@@ -43,6 +43,15 @@ class Provider:
         layer, already valid; None (the default) sends it through the general parse."""
         return None
 
+    def checked_violations(self, operation: str, violations: list[Any]) -> list[Any]:
+        """The model constraint failures this service really enforces (default: all of them)."""
+        return violations
+
+    def wire_protocol(self, req: HttpRequest) -> str | None:
+        """The wire protocol of this request when it differs from the model's (SQS: old clients speak
+        `query`); None for the model's own."""
+        return None
+
     def host_route(self, req: HttpRequest) -> Awaitable[HttpResponse] | None:
         """Claim a request by its Host header before AWS API routing (e.g. Lambda function URLs)."""
         return None

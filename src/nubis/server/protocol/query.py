@@ -4,7 +4,8 @@ Inputs are flattened into dotted keys (`Attributes.entry.1.key`, `Tags.member.1.
 `MessageAttributes.entry.1.Value.StringValue`), which are folded back into params by walking the
 input shape. Results are `<OpResponse><OpResult>...</OpResult><ResponseMetadata>` documents and
 errors `<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/>` with the legacy code
-from the error shape's `error.code` (SNS NotFoundException -> NotFound).
+(the error's `__query_error__` field, else the error shape's `error.code`: SNS NotFoundException ->
+NotFound).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from botocore.model import OperationModel, ServiceModel
 
 from ..errors import AwsError
 from ..messages import HttpRequest, HttpResponse
+from .awsjson import QUERY_ERROR_KEY
 from .base import REQUEST_ID_KEY, ServiceProtocol
 from .values import decode_text
 from .xmlshape import encode_xml, xml_text
@@ -134,7 +136,7 @@ class QueryProtocol(ServiceProtocol):
     def serialize_error(self, err: AwsError, op: OperationModel | None = None) -> HttpResponse:
         shape = self.error_shape(err.code)
         info = shape.metadata.get("error", {}) if shape is not None else {}
-        code = info.get("code") or err.code
+        code = err.fields.get(QUERY_ERROR_KEY) or info.get("code") or err.code
         sender = info.get("senderFault", err.status < 500)
         rid = self._request_id(err.fields)
         parts = [self._envelope_open("ErrorResponse"), "<Error>",
@@ -144,7 +146,7 @@ class QueryProtocol(ServiceProtocol):
             parts.append(f"<Message>{xml_text(err.message)}</Message>")
         members = shape.members if shape is not None else {}
         for key, value in err.fields.items():
-            if value is None or key == REQUEST_ID_KEY:
+            if value is None or key in (REQUEST_ID_KEY, QUERY_ERROR_KEY):
                 continue
             if key in members:
                 encode_xml(members[key], value, members[key].serialization.get("name", key), parts)

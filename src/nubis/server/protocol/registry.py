@@ -53,5 +53,9 @@ def load_service(name: str, protocol: str | None = None) -> ServiceProtocol:
             wire = protocol or data["metadata"]["protocol"]
             if protocol and protocol != data["metadata"]["protocol"]:
                 data = dict(data, metadata=dict(data["metadata"], protocol=protocol, protocols=[protocol]))
+                if (name, protocol) == ("sqs", "query"):
+                    from . import sqs_query
+
+                    data = sqs_query.apply(data)
             hit = _cache[key] = protocol_class(wire)(ServiceModel(data, service_name=name))
     return hit

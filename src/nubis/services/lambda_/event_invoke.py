@@ -50,17 +50,38 @@ class EventInvokeConfigOps:
             arn = ((config.get("DestinationConfig") or {}).get(kind) or {}).get("Destination")
             if not arn:
                 continue
+            if arn.startswith("arn:aws:sqs:"):
+                if not self.queue_exists(arn):
+                    raise AwsError("InvalidParameterValueException", f"The destination ARN {arn} is invalid.")
+                continue
             target = destination_function(arn)
             if target is None:
                 raise AwsError("InvalidParameterValueException",
-                               f"The destination ARN {arn} is invalid. (nubis delivers to Lambda functions today; "
-                               "SQS, SNS and EventBridge destinations arrive with those services.)")
+                               f"The destination ARN {arn} is invalid. (nubis delivers to Lambda functions and SQS "
+                               "queues today; SNS and EventBridge destinations arrive with those services.)")
             account, region, name, _ = target
             if (account, region, name) == rec.key:
                 raise AwsError("InvalidParameterValueException",
                                "You can't specify the function as a destination for itself.")
             if self.functions.get(account, region, name) is None:
                 raise AwsError("InvalidParameterValueException", f"The destination ARN {arn} is invalid.")
+
+    def queue_exists(self: LambdaProvider, arn: str) -> bool:
+        queues = self.bus.queues if self.bus is not None else None
+        return queues is not None and queues.queue_attributes(arn) is not None
+
+    def check_dead_letter(self: LambdaProvider, p: dict) -> None:
+        """DeadLetterConfig.TargetArn must name an existing SQS queue (or, once nubis has SNS, a topic)."""
+        arn = (p.get("DeadLetterConfig") or {}).get("TargetArn")
+        if not arn:
+            return
+        if arn.startswith("arn:aws:sqs:") and self.queue_exists(arn):
+            return
+        if arn.startswith(("arn:aws:sqs:", "arn:aws:sns:")):
+            raise AwsError("InvalidParameterValueException",
+                           f"The provided target arn {arn} is invalid. The queue or topic does not exist.")
+        raise AwsError("InvalidParameterValueException",
+                       "The provided target arn is invalid. It must be the ARN of an SQS queue or SNS topic.")
 
     def _store_event_config(self: LambdaProvider, rec: FunctionRecord, qualifier: str, config: dict) -> dict:
         if not any(k in config for k in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")):

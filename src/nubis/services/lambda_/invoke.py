@@ -229,25 +229,64 @@ class Invoker:
 
     async def _conclude(self, rec: FunctionRecord, event: dict, condition: str, attempts: int,
                         result: InvocationResult | None) -> None:
-        """Send the invocation record to the success or failure destination, if one is configured."""
+        """Send the event to the dead-letter queue (on failure) and the invocation record to the success or
+        failure destination, where configured."""
         kind = "OnSuccess" if condition == "Success" else "OnFailure"
+        dead_letter = None
+        if kind == "OnFailure":
+            dead_letter = await self._dead_letter(rec, event, condition, result)
         config = event_invoke.settings(rec, event.get("qualifier"))
         arn = ((config.get("DestinationConfig") or {}).get(kind) or {}).get("Destination")
         if not arn:
-            if kind == "OnFailure":
+            if kind == "OnFailure" and not dead_letter:
                 log.warning("async event %s for %s discarded: %s", event["request_id"], rec.name, condition)
+            return None
+        record = invocation_record(rec, event, condition, attempts, result)
+        if arn.startswith("arn:aws:sqs:"):
+            await self._to_queue(arn, orjson.dumps(record).decode(), None, event["request_id"])
             return None
         target = event_invoke.destination_function(arn)
         if target is None:
-            log.warning("destination %s is not a Lambda function; record for %s dropped", arn, event["request_id"])
+            log.warning("destination %s is not supported; record for %s dropped", arn, event["request_id"])
             return None
         account, region, name, qualifier = target
-        record = invocation_record(rec, event, condition, attempts, result)
         await self.queue.put({"account": account, "region": region, "function": name, "qualifier": qualifier,
                               "request_id": str(uuid.uuid4()), "endpoint": event["endpoint"],
                               "payload": base64.b64encode(orjson.dumps(record)).decode(), "received": time.time(),
                               "attempts": 0})
         return None
+
+    async def _dead_letter(self, rec: FunctionRecord, event: dict, condition: str,
+                           result: InvocationResult | None) -> str | None:
+        """Lambda's DLQ message: the event as it was, with RequestID, ErrorCode and ErrorMessage attributes."""
+        qualifier = event.get("qualifier")
+        rev = rec.revision(qualifier or "$LATEST") or rec.latest
+        arn = (rev.config.get("DeadLetterConfig") or {}).get("TargetArn")
+        if not arn:
+            return None
+        message = condition
+        if result is not None and result.function_error:
+            try:
+                message = str(orjson.loads(result.payload).get("errorMessage") or condition)
+            except (orjson.JSONDecodeError, AttributeError):
+                message = result.payload.decode("utf-8", "replace")
+        attributes = {"RequestID": {"DataType": "String", "StringValue": event["request_id"]},
+                      "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                      "ErrorMessage": {"DataType": "String", "StringValue": message.encode()[:1024].decode(
+                          "utf-8", "ignore") or condition}}
+        body = base64.b64decode(event["payload"]).decode("utf-8", "replace")
+        await self._to_queue(arn, body, attributes, event["request_id"])
+        return arn
+
+    async def _to_queue(self, arn: str, body: str, attributes: dict | None, request_id: str) -> None:
+        queues = self.provider.bus.queues if self.provider.bus is not None else None
+        if queues is None:
+            log.warning("no SQS on the bus; message for %s to %s dropped", request_id, arn)
+            return
+        try:
+            await queues.send(arn, body, attributes)
+        except Exception as exc:  # the queue was deleted since: AWS drops the record too
+            log.warning("could not send the record of %s to %s: %s", request_id, arn, exc)
 
 
 def invocation_record(rec: FunctionRecord, event: dict, condition: str, attempts: int,

@@ -70,6 +70,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         self._index_urls()
         self._tasks: set[asyncio.Task] = set()
         self._pc_init()
+        self._esm_init()
         for rec in self.functions.all():
             if rec.reserved is not None:
                 engine.set_reserved(self.scope(rec.account, rec.region), rec.arn, rec.reserved)
@@ -82,8 +83,10 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
             if provisioned_configs(rec):  # provisioned concurrency outlives a restart
                 self.apply_provisioning(rec)
         await self.invoker.start()
+        await self._esm_start()
 
     async def stop(self) -> None:
+        await self._esm_stop()
         await self.invoker.stop()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -238,6 +241,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         validation.check_config(p)
         validation.check_architectures(p.get("Architectures"))
         check_snapstart(p)
+        self.check_dead_letter(p)
         if self.functions.get(ctx.account, ctx.region, name):
             raise AwsError("ResourceConflictException", f"Function already exist: {name}", 409, Type="User")
         layers = self._layers_param(ctx, p)
@@ -297,6 +301,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         rec = self._mutable(ctx, p)
         validation.check_config(p)
         check_snapstart(p, rec.config)
+        self.check_dead_letter(p)
         layers = self._layers_param(ctx, p)
         self.engine.retire(rec.engine_prefix)
         rec.config = conf.apply_update(rec.config, dict(p, **layers))

@@ -1,10 +1,12 @@
 """Bucket notifications: the configuration API, matching events, S3's event record, durable delivery.
 
 An event is written to the outbox in the same transaction as the object change it describes, then
-handed to the bus (`bus.functions.invoke_async`, itself durable) by one delivery task and deleted.
+handed to the bus (`bus.functions.invoke_async` or `bus.queues.send`, both durable) by one delivery task
+and deleted.
 So a notification survives kill -9 at any point (at least once), and is never sent for a change that
 did not commit. Lambda destinations are validated as S3 does: the function must exist and its
-resource policy must let s3.amazonaws.com invoke it for this bucket.
+resource policy must let s3.amazonaws.com invoke it for this bucket; a queue must exist, and gets S3's
+`s3:TestEvent` message when the configuration is saved.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from ...events.bus import TriggerError
+from ...events.bus import QueueError, TriggerError
 from ...server.context import RequestContext
 from ...server.errors import AwsError
 from . import errors
@@ -129,7 +131,9 @@ class NotificationOps:
                             arn, principal=PRINCIPAL, source_arn=bucket_arn(bucket.name), source_account=bucket.account):
                         failures.append((f"{arn}, {cfg.get('Id') or 'null'}", f"Not authorized to invoke function [{arn}]"))
                 elif group == "QueueConfigurations":
-                    failures.append((cfg["QueueArn"], "The destination queue does not exist"))
+                    queues = self.bus.queues
+                    if queues is None or queues.queue_attributes(cfg["QueueArn"]) is None:
+                        failures.append((cfg["QueueArn"], "The destination queue does not exist"))
                 else:
                     failures.append((cfg["TopicArn"], "The destination topic does not exist"))
             if failures:
@@ -148,7 +152,23 @@ class NotificationOps:
         else:
             bucket.config.pop("Notification", None)
         self.store.save_bucket(bucket)
+        if not p.get("SkipDestinationValidation"):
+            await self._test_events(ctx, bucket, [cfg["QueueArn"] for group, cfg in configs
+                                                  if group == "QueueConfigurations"])
         return {}
+
+    async def _test_events(self: S3Provider, ctx: RequestContext, bucket: Bucket, queue_arns: list[str]) -> None:
+        """S3 tells each queue destination it was configured with an `s3:TestEvent` message."""
+        if self.bus.queues is None:
+            return
+        body = orjson.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": _iso_ms(time.time()),
+                             "Bucket": bucket.name, "RequestId": ctx.request_id.replace("-", "")[:16].upper(),
+                             "HostId": secrets.token_urlsafe(48)}).decode()
+        for arn in dict.fromkeys(queue_arns):
+            try:
+                await self.bus.queues.send(arn, body)
+            except QueueError as err:
+                log.warning("s3: test event to %s failed: %s", arn, err)
 
     async def get_bucket_notification_configuration(self: S3Provider, ctx: RequestContext, p: dict) -> dict:
         bucket = self.bucket_for(ctx, p["Bucket"], p.get("ExpectedBucketOwner"))
@@ -157,20 +177,22 @@ class NotificationOps:
     # -- events
     def object_events(self: S3Provider, ctx: RequestContext, bucket: Bucket, event: str,
                       obj: ObjectVersion) -> list[bytes]:
-        """Outbox entries (one per matching Lambda configuration) for an object change."""
+        """Outbox entries (one per matching Lambda or queue configuration) for an object change."""
         conf = bucket.config.get("Notification")
         if not conf:
             return []
         out = []
-        for cfg in conf.get("LambdaFunctionConfigurations") or []:
-            prefix, suffix = _rules(cfg)
-            if not any(_event_matches(e, event) for e in cfg.get("Events") or []):
-                continue
-            if not obj.key.startswith(prefix) or not obj.key.endswith(suffix):
-                continue
-            record = self._record(ctx, bucket, event, obj, cfg["Id"])
-            out.append(orjson.dumps({"function": cfg["LambdaFunctionArn"], "bucket": bucket.name,
-                                     "account": bucket.account, "payload": {"Records": [record]}}))
+        for group, member, target in (("LambdaFunctionConfigurations", "LambdaFunctionArn", "function"),
+                                      ("QueueConfigurations", "QueueArn", "queue")):
+            for cfg in conf.get(group) or []:
+                prefix, suffix = _rules(cfg)
+                if not any(_event_matches(e, event) for e in cfg.get("Events") or []):
+                    continue
+                if not obj.key.startswith(prefix) or not obj.key.endswith(suffix):
+                    continue
+                record = self._record(ctx, bucket, event, obj, cfg["Id"])
+                out.append(orjson.dumps({target: cfg[member], "bucket": bucket.name,
+                                         "account": bucket.account, "payload": {"Records": [record]}}))
         return out
 
     def _record(self: S3Provider, ctx: RequestContext, bucket: Bucket, event: str, obj: ObjectVersion,
@@ -224,6 +246,14 @@ class NotificationOps:
 
     async def _deliver(self: S3Provider, body: bytes) -> None:
         item = orjson.loads(body)
+        if "queue" in item:
+            if self.bus.queues is None:
+                raise RuntimeError("no SQS service on the bus")
+            try:
+                await self.bus.queues.send(item["queue"], orjson.dumps(item["payload"]).decode())
+            except QueueError as err:  # queue deleted since: S3 drops the event too
+                log.warning("s3: dropped a notification for %s: %s", item["queue"], err)
+            return
         functions = self.bus.functions
         if functions is None:
             raise RuntimeError("no Lambda service on the bus")

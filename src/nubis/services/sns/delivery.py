@@ -4,13 +4,14 @@ Publish writes one queue item per matching subscription to the store (DurableQue
 machinery as Lambda's async invocations) before it answers, so an accepted message survives kill -9
 and is delivered after restart, at least once. A background consumer hands each item to its
 endpoint: Lambda through the bus (the function's resource policy must allow sns.amazonaws.com),
-HTTP/S by POSTing the signed JSON document, SQS through `bus.queues` (see queues.py). Failures are
+HTTP/S by POSTing the signed JSON document, SQS through `bus.queues` (events/bus.py Queues). Failures are
 retried per delivery policy (retry.py); when retries run out the message goes to the subscription's
 RedrivePolicy dead-letter queue if there is one, else it is dropped (and logged).
 """
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import logging
 import urllib.error
@@ -132,18 +133,21 @@ class Delivery:
 
     async def _to_queue(self, queue_arn: str, item: dict[str, Any]) -> bool:
         """False when there is no SQS service to deliver to (the message is dropped)."""
-        queues = getattr(self.bus, "queues", None)
+        queues = self.bus.queues
         if queues is None:
             log.warning("sns: dropped message %s for %s: this server has no SQS service",
                         item["message_id"], queue_arn)
             return False
-        if item.get("raw"):
-            body, attrs = item["message"], dict(item.get("attributes") or {})
+        if item.get("raw"):  # SNS keeps binary attribute values base64; SQS takes the bytes
+            body = item["message"]
+            attrs = {name: ({**a, "BinaryValue": base64.b64decode(a["BinaryValue"])}
+                            if isinstance(a.get("BinaryValue"), str) else a)
+                     for name, a in (item.get("attributes") or {}).items()}
         else:
             body, attrs = orjson.dumps(self.http_document(item)).decode(), {}
         fifo = queue_arn.endswith(".fifo")
         try:
-            await queues.send(queue_arn, body, attrs, source_arn=item["topic"],
+            await queues.send(queue_arn, body, attrs,
                               group_id=item.get("group") if fifo else None,
                               dedup_id=item.get("dedup") if fifo else None)
         except Exception as err:  # any refusal by the queue service is a failed delivery
