@@ -51,7 +51,8 @@ def transforms(doc: dict) -> list[str]:
 
 def check_shape(doc: dict) -> None:
     """Section names, the Resources block and resource types (CloudFormation's pre-flight checks)."""
-    unknown = sorted(k for k in doc if k not in SECTIONS)
+    allowed = SECTIONS | ({"Globals"} if SAM_TRANSFORM in transforms(doc) else set())
+    unknown = sorted(k for k in doc if k not in allowed)
     if unknown:
         raise TemplateError(f"Invalid template property or properties [{', '.join(unknown)}]")
     for name in transforms(doc):
