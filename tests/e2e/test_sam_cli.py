@@ -206,3 +206,34 @@ def test_deploy_without_capability_fails_the_change_set(server, tmp_path: Path) 
     out = cli.run("cloudformation", "deploy", "--template-file", "packaged.yaml", "--stack-name", stack, check=False)
     assert out.returncode != 0
     assert "Requires capabilities : [CAPABILITY_IAM]" in out.stderr
+
+
+def _sam_cli() -> str | None:
+    """The `sam` executable (aws-sam-cli pins boto3 to an exact version that differs from the one the
+    AWS CLI v1 pins, so it lives in its own environment: point NUBIS_SAM_CLI at it, or put it on PATH)."""
+    import shutil
+    return os.environ.get("NUBIS_SAM_CLI") or shutil.which("sam")
+
+
+@pytest.mark.skipif(_sam_cli() is None, reason="aws-sam-cli not installed (set NUBIS_SAM_CLI to its `sam`)")
+def test_sam_deploy_and_sam_delete(server, tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text(APP.replace("VERSION", "sam"))
+    (tmp_path / "template.yaml").write_text(TEMPLATE)
+    cli = Cli(server.endpoint, tmp_path)
+    env = dict(cli.env, SAM_CLI_TELEMETRY="0")
+    stack = unique("samcli")
+
+    def sam(*args: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run([_sam_cli(), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    sam("deploy", "--template-file", "template.yaml", "--stack-name", stack, "--resolve-s3", "--capabilities",
+        "CAPABILITY_IAM", "--no-confirm-changeset")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in
+               cli.json("cloudformation", "describe-stacks", "--stack-name", stack)["Stacks"][0]["Outputs"]}
+    status, body = get_json(outputs["HttpApiUrl"] + "/hello")
+    assert (status, body["version"]) == (200, "sam")
+    sam("delete", "--stack-name", stack, "--no-prompts")
+    assert cli.run("cloudformation", "describe-stacks", "--stack-name", stack, check=False).returncode != 0
