@@ -67,7 +67,9 @@ class ChangeSetOps:
         return self.get_stack(ctx, name)
 
     async def create_change_set(self: "CloudFormationProvider", ctx: RequestContext, p: dict) -> dict:
-        name, cs_name = p["StackName"], p["ChangeSetName"]
+        from .provider import check_stack_name
+        cs_name = p["ChangeSetName"]
+        name = p["StackName"] if p["StackName"].startswith("arn:") else check_stack_name(p["StackName"])
         kind = p.get("ChangeSetType", "UPDATE")
         if kind not in ("CREATE", "UPDATE"):
             raise validation(f"nubis does not support ChangeSetType {kind}")

@@ -206,7 +206,7 @@ class Deployer:
                 if old.type != res["Type"]:
                     raise ResourceFailed("Update of resource type is not permitted. The new template modifies "
                                          f"resource type of the following resources: [{k}]")
-                applied = self._update_one(stack, plan, state, old, res)
+                applied = self._update_one(stack, plan, state, old, res, journal)
                 if applied is not None:
                     journal.append(applied)
             stack.outputs = self._outputs(target.processed, plan.resolver)
@@ -251,7 +251,7 @@ class Deployer:
             self.store.add_event(stack, old.logical_id, old.physical_id, old.type, "DELETE_FAILED", _reason(e))
 
     def _update_one(self, stack: Stack, plan: Plan, state: dict[str, Resource], old: Resource,
-                    res: dict) -> tuple[str, str, Resource | None, Resource] | None:
+                    res: dict, journal: list) -> tuple[str, str, Resource | None, Resource] | None:
         k, rtype = old.logical_id, old.type
         try:
             props = plan.resolver.resolve(res.get("Properties") or {})
@@ -283,6 +283,9 @@ class Deployer:
             if not isinstance(e, (ResourceFailed, TemplateError)):
                 log.exception("updating %s (%s)", k, rtype)
             self.store.add_event(stack, k, old.physical_id, rtype, "UPDATE_FAILED", _reason(e))
+            if not replace:  # partly applied, maybe: the rollback re-applies the old properties
+                journal.append(("modify", k, old, Resource(k, rtype, old.physical_id, "UPDATE_FAILED", "", props,
+                                                           old.attributes, definition=res)))
             raise ResourceFailed(_reason(e)) from None
         new = Resource(k, rtype, result.physical_id, "UPDATE_COMPLETE", "", props, result.attributes, definition=res)
         state[k] = new

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
@@ -36,6 +36,14 @@ GRACE_S = 20.0
 UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE",
              "IMPORT_ROLLBACK_COMPLETE"}
 PAGE = 100
+_STACK_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]*")
+
+
+def check_stack_name(name: str) -> str:
+    if not _STACK_NAME.fullmatch(name) or len(name) > 128:
+        raise validation(f"1 validation error detected: Value '{name}' at 'stackName' failed to satisfy constraint: "
+                         "Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*|arn:[-a-zA-Z0-9:/._+]*")
+    return name
 
 
 class CloudFormationProvider(ChangeSetOps, Provider):
@@ -140,7 +148,7 @@ class CloudFormationProvider(ChangeSetOps, Provider):
 
     # -- stacks
     async def create_stack(self, ctx: RequestContext, p: dict) -> dict:
-        name = p["StackName"]
+        name = check_stack_name(p["StackName"])
         existing = self.store.stack(ctx.account, ctx.region, name)
         if existing is not None and existing.status != "REVIEW_IN_PROGRESS":
             raise already_exists(name)
