@@ -499,3 +499,95 @@ def test_stacks_survive_a_restart(tmp_path) -> None:
             srv.client("sns").get_topic_attributes(TopicArn=topic["PhysicalResourceId"])
     finally:
         stop_server(srv)
+
+
+SAM_BODY = """
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage: {Type: String, Default: live}
+Resources:
+  Alerts:
+    Type: AWS::SNS::Topic
+  Results:
+    Type: AWS::S3::Bucket
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      StageName: !Ref Stage
+  Rest:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: v1
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      Environment:
+        Variables:
+          RESULTS: !Ref Results
+      InlineCode: |
+        import json, os, boto3
+        def handler(event, context):
+            if "Records" in event:
+                msg = event["Records"][0]["Sns"]["Message"]
+                boto3.client("s3").put_object(Bucket=os.environ["RESULTS"], Key="sns", Body=msg.encode())
+                return None
+            return {"statusCode": 200, "body": json.dumps({"route": event.get("routeKey") or event.get("resource")})}
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: {ApiId: !Ref Api, Path: /work, Method: get}
+        Post:
+          Type: Api
+          Properties: {RestApiId: !Ref Rest, Path: /jobs, Method: post}
+        Alert:
+          Type: SNS
+          Properties: {Topic: !Ref Alerts}
+Outputs:
+  Url:
+    Value: !Sub "${Api.ApiEndpoint}/${Stage}"
+  RestId:
+    Value: !Ref Rest
+  Topic:
+    Value: !Ref Alerts
+  Results:
+    Value: !Ref Results
+"""
+
+
+def test_sam_template_body_with_boto3(server, cfn) -> None:
+    import subprocess
+    name = unique("sam")
+    cfn.create_stack(StackName=name, TemplateBody=SAM_BODY, Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]}
+    out = subprocess.run(["curl", "-sS", outputs["Url"] + "/work"], capture_output=True, text=True, timeout=60)
+    assert json.loads(out.stdout) == {"route": "GET /work"}
+    out = subprocess.run(["curl", "-sS", "-X", "POST", f"{server.endpoint}/_aws/execute-api/{outputs['RestId']}/v1/jobs"],
+                         capture_output=True, text=True, timeout=60)
+    assert json.loads(out.stdout) == {"route": "/jobs"}
+    server.client("sns").publish(TopicArn=outputs["Topic"], Message="hello from sns")
+    s3 = server.client("s3")
+    deadline = time.time() + 60
+    while True:
+        try:
+            assert s3.get_object(Bucket=outputs["Results"], Key="sns")["Body"].read() == b"hello from sns"
+            break
+        except ClientError:
+            assert time.time() < deadline, "the SNS-subscribed function did not run"
+            time.sleep(0.2)
+    # Original is the SAM template as sent; Processed is what the transform made of it
+    assert cfn.get_template(StackName=name)["TemplateBody"] == SAM_BODY
+    processed = cfn.get_template(StackName=name, TemplateStage="Processed")["TemplateBody"]
+    processed = processed if isinstance(processed, dict) else json.loads(processed)
+    types = {r["Type"] for r in processed["Resources"].values()}
+    assert {"AWS::Lambda::Function", "AWS::ApiGatewayV2::Api", "AWS::ApiGateway::RestApi",
+            "AWS::SNS::Subscription"} <= types
+    assert cfn.get_template_summary(StackName=name)["DeclaredTransforms"] == ["AWS::Serverless-2016-10-31"]
+    s3.delete_object(Bucket=outputs["Results"], Key="sns")
+    cfn.delete_stack(StackName=name)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=FAST)
+    with pytest.raises(ClientError):
+        server.client("sns").get_topic_attributes(TopicArn=outputs["Topic"])
