@@ -40,7 +40,7 @@ def fetch(clients: Clients, account: str, region: str, url: str) -> str:
     except ClientError as e:
         code = e.response.get("Error", {}).get("Code", "")
         if code in ("NoSuchKey", "NoSuchBucket", "404"):
-            raise validation(f"S3 error: The specified key does not exist.") from None
+            raise validation("S3 error: The specified key does not exist.") from None
         raise validation(f"S3 error: {e.response.get('Error', {}).get('Message') or code}") from None
     data = obj["Body"].read(MAX_URL_TEMPLATE + 1)
     if len(data) > MAX_URL_TEMPLATE:
