@@ -152,3 +152,23 @@ def test_parameters() -> None:
 ])
 def test_template_url_forms(url, expected) -> None:
     assert s3_location(url) == expected
+
+
+def test_sam_transform_runs_offline_and_refuses_repository_applications() -> None:
+    from nubis.services.cloudformation.sam import _no_sar_client, expand
+    doc = {"Transform": "AWS::Serverless-2016-10-31", "Resources": {
+        "F": {"Type": "AWS::Serverless::Function", "Properties": {
+            "Runtime": "python3.12", "Handler": "index.handler", "InlineCode": "x",
+            "Policies": ["AWSLambdaBasicExecutionRole", "SomeUnknownPolicyName"],
+            "Events": {"Get": {"Type": "HttpApi", "Properties": {"Path": "/a", "Method": "GET"}}}}}}}
+    out = expand(doc, {}, "eu-west-1", "123456789012", "stack")
+    assert out["Resources"]["F"]["Type"] == "AWS::Lambda::Function"
+    assert out["Resources"]["ServerlessHttpApi"]["Type"] == "AWS::ApiGatewayV2::Api"
+    app = {"Transform": "AWS::Serverless-2016-10-31", "Resources": {"App": {
+        "Type": "AWS::Serverless::Application",
+        "Properties": {"Location": {"ApplicationId": "arn:aws:serverlessrepo:us-east-1:1:applications/x",
+                                    "SemanticVersion": "1.0.0"}}}}}
+    with pytest.raises(TemplateError, match=r"Resource with id \[App\] is invalid. nubis has no Serverless"):
+        expand(app, {}, "us-east-1", "123456789012", "stack")
+    with pytest.raises(Exception, match="nubis has no Serverless Application Repository"):
+        _no_sar_client()

@@ -12,6 +12,14 @@ from typing import Any
 from .errors import TemplateError
 
 _lock = threading.Lock()  # the translator keeps its region in class attributes
+NO_SAR = ("nubis has no Serverless Application Repository: AWS::Serverless::Application with a Location "
+          "of ApplicationId and SemanticVersion is not supported")
+
+
+def _no_sar_client():
+    """The translator's Serverless Application Repository client: nubis never lets it reach AWS."""
+    from samtranslator.model.exceptions import InvalidResourceException
+    raise InvalidResourceException("Application", NO_SAR)
 
 
 def expand(doc: dict, parameters: dict[str, Any], region: str, account: str, stack_name: str) -> dict:
@@ -21,10 +29,18 @@ def expand(doc: dict, parameters: dict[str, Any], region: str, account: str, sta
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
+    for logical_id, res in (doc.get("Resources") or {}).items():
+        if isinstance(res, dict) and res.get("Type") == "AWS::Serverless::Application" and \
+                isinstance((res.get("Properties") or {}).get("Location"), dict):
+            raise TemplateError(f"Transform AWS::Serverless-2016-10-31 failed with: Resource with id [{logical_id}] "
+                                f"is invalid. {NO_SAR}", full=True)
+    from samtranslator.plugins.application.serverless_app_plugin import ServerlessAppPlugin
+
     values = {k: v for k, v in parameters.items()}
     values.update({"AWS::Region": region, "AWS::AccountId": account, "AWS::StackName": stack_name})
     with _lock:
-        translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
+        plugins = [ServerlessAppPlugin(sar_client_creator=_no_sar_client, parameters=values)]
+        translator = Translator(None, Parser(), plugins=plugins, boto_session=boto3.Session(region_name=region))
         try:
             return translator.translate(copy.deepcopy(doc), parameter_values=values,
                                         get_managed_policy_map=lambda: {})
