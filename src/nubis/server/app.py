@@ -16,6 +16,7 @@ from ..events.async_invoke import AsyncInvokeQueue
 from ..events.bus import Bus
 from ..services.apigateway.provider import ApiGatewayProvider
 from ..services.apigatewayv2.provider import ApiGatewayV2Provider
+from ..services.cloudformation.provider import CloudFormationProvider
 from ..services.lambda_.provider import LambdaProvider
 from ..services.logs.provider import LogsProvider
 from ..services.s3.provider import S3Provider
@@ -85,7 +86,8 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     lam.bus = bus
     http.stream_if = s3.wants_stream  # S3 uploads stream to disk instead of being buffered
     sns = SnsProvider(db, writer, bus, data_dir, endpoint, async_retry_scale)
-    providers = [lam, LogsProvider(logs), ApiGatewayV2Provider(db, bus), ApiGatewayProvider(db, bus, logs), s3, sqs, sns]
+    providers = [lam, LogsProvider(logs), ApiGatewayV2Provider(db, bus), ApiGatewayProvider(db, bus, logs), s3, sqs,
+                 sns, CloudFormationProvider(db, endpoint, _secret(data_dir))]
     lam.verifier = verifier  # function URLs with AuthType AWS_IAM
     edge = Edge(providers, endpoint, {
         "/_nubis/health": health_route(data_dir, sys.executable),

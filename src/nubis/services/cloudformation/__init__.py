@@ -1,0 +1,1 @@
+"""CloudFormation: stacks of nubis resources, with the AWS::Serverless (SAM) transform."""
