@@ -142,7 +142,7 @@ def test_configuration_is_validated(s3, lam, tmp_path):
 
 
 def test_queue_and_topic_destinations_fail_as_s3_does(s3, lam, tmp_path):
-    """A queue or topic that does not exist (nubis has no SNS yet): S3 refuses such a configuration with
+    """A queue or topic that does not exist: S3 refuses such a configuration with
     InvalidArgument listing each destination it could not validate, and keeps the previous one."""
     bucket = unique("nq")
     s3.create_bucket(Bucket=bucket)

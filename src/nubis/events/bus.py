@@ -3,8 +3,9 @@
 It carries capabilities one service offers the others: the Lambda service queues an asynchronous
 invocation on behalf of another service (S3 notifications, SNS, schedules, ...), after checking the
 function's resource policy allows that service, exactly as AWS does; S3 lets Lambda read a deployment
-package named by S3Bucket/S3Key; SQS takes messages from Lambda (destinations, dead-letter queues) and
-S3 (notifications) and hands batches to Lambda's event source mappings.
+package named by S3Bucket/S3Key; SQS takes messages from Lambda (destinations, dead-letter queues),
+S3 (notifications) and SNS (subscriptions) and hands batches to Lambda's event source mappings; SNS
+takes messages for its topics from Lambda (destinations, dead-letter topics) and S3 (notifications).
 """
 from __future__ import annotations
 
@@ -100,8 +101,30 @@ class Queues(Protocol):
         """Delete received messages; handles that are stale or unknown are ignored."""
 
 
+class TopicError(Exception):
+    """A publish was refused: `code` and `message` are SNS's (NotFound, InvalidParameter...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Topics(Protocol):
+    def topic_attributes(self, topic_arn: str) -> dict[str, str] | None:
+        """The topic's attributes (TopicArn, Owner, FifoTopic, ...), or None if it does not exist."""
+
+    async def publish(self, topic_arn: str, message: str, subject: str | None = None,
+                      attributes: dict[str, dict] | None = None, *, group_id: str | None = None,
+                      dedup_id: str | None = None) -> str:
+        """Publish as the Publish API would (same validation; subscriptions and filter policies apply);
+        returns the MessageId once the fan-out is durable. `attributes` are message attributes in the
+        API's shape ({"DataType", "StringValue" | "BinaryValue" (bytes)}). Raises TopicError."""
+
+
 class Bus:
     def __init__(self) -> None:
         self.functions: FunctionTriggers | None = None
         self.objects: ObjectReader | None = None  # provided by S3
         self.queues: Queues | None = None  # provided by SQS
+        self.topics: Topics | None = None  # provided by SNS

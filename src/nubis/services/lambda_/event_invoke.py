@@ -50,15 +50,15 @@ class EventInvokeConfigOps:
             arn = ((config.get("DestinationConfig") or {}).get(kind) or {}).get("Destination")
             if not arn:
                 continue
-            if arn.startswith("arn:aws:sqs:"):
-                if not self.queue_exists(arn):
+            if arn.startswith(("arn:aws:sqs:", "arn:aws:sns:")):
+                if not self.target_exists(arn):
                     raise AwsError("InvalidParameterValueException", f"The destination ARN {arn} is invalid.")
                 continue
             target = destination_function(arn)
             if target is None:
                 raise AwsError("InvalidParameterValueException",
-                               f"The destination ARN {arn} is invalid. (nubis delivers to Lambda functions and SQS "
-                               "queues today; SNS and EventBridge destinations arrive with those services.)")
+                               f"The destination ARN {arn} is invalid. (nubis delivers to Lambda functions, SQS "
+                               "queues and SNS topics today; EventBridge destinations arrive with that service.)")
             account, region, name, _ = target
             if (account, region, name) == rec.key:
                 raise AwsError("InvalidParameterValueException",
@@ -66,16 +66,20 @@ class EventInvokeConfigOps:
             if self.functions.get(account, region, name) is None:
                 raise AwsError("InvalidParameterValueException", f"The destination ARN {arn} is invalid.")
 
-    def queue_exists(self: LambdaProvider, arn: str) -> bool:
+    def target_exists(self: LambdaProvider, arn: str) -> bool:
+        """Does the SQS queue or SNS topic an ARN names exist (asked through the bus)?"""
+        if arn.startswith("arn:aws:sns:"):
+            topics = self.bus.topics if self.bus is not None else None
+            return topics is not None and topics.topic_attributes(arn) is not None
         queues = self.bus.queues if self.bus is not None else None
         return queues is not None and queues.queue_attributes(arn) is not None
 
     def check_dead_letter(self: LambdaProvider, p: dict) -> None:
-        """DeadLetterConfig.TargetArn must name an existing SQS queue (or, once nubis has SNS, a topic)."""
+        """DeadLetterConfig.TargetArn must name an existing SQS queue or SNS topic."""
         arn = (p.get("DeadLetterConfig") or {}).get("TargetArn")
         if not arn:
             return
-        if arn.startswith("arn:aws:sqs:") and self.queue_exists(arn):
+        if arn.startswith(("arn:aws:sqs:", "arn:aws:sns:")) and self.target_exists(arn):
             return
         if arn.startswith(("arn:aws:sqs:", "arn:aws:sns:")):
             raise AwsError("InvalidParameterValueException",

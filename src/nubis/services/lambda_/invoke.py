@@ -242,8 +242,8 @@ class Invoker:
                 log.warning("async event %s for %s discarded: %s", event["request_id"], rec.name, condition)
             return None
         record = invocation_record(rec, event, condition, attempts, result)
-        if arn.startswith("arn:aws:sqs:"):
-            await self._to_queue(arn, orjson.dumps(record).decode(), None, event["request_id"])
+        if arn.startswith(("arn:aws:sqs:", "arn:aws:sns:")):
+            await self._send(arn, orjson.dumps(record).decode(), None, event["request_id"])
             return None
         target = event_invoke.destination_function(arn)
         if target is None:
@@ -275,17 +275,22 @@ class Invoker:
                       "ErrorMessage": {"DataType": "String", "StringValue": message.encode()[:1024].decode(
                           "utf-8", "ignore") or condition}}
         body = base64.b64decode(event["payload"]).decode("utf-8", "replace")
-        await self._to_queue(arn, body, attributes, event["request_id"])
+        await self._send(arn, body, attributes, event["request_id"])
         return arn
 
-    async def _to_queue(self, arn: str, body: str, attributes: dict | None, request_id: str) -> None:
-        queues = self.provider.bus.queues if self.provider.bus is not None else None
-        if queues is None:
-            log.warning("no SQS on the bus; message for %s to %s dropped", request_id, arn)
-            return
+    async def _send(self, arn: str, body: str, attributes: dict | None, request_id: str) -> None:
+        """Send to an SQS queue or publish to an SNS topic through the bus (durable when it returns)."""
+        bus = self.provider.bus
+        topics = bus.topics if bus is not None else None
+        queues = bus.queues if bus is not None else None
         try:
-            await queues.send(arn, body, attributes)
-        except Exception as exc:  # the queue was deleted since: AWS drops the record too
+            if arn.startswith("arn:aws:sns:") and topics is not None:
+                await topics.publish(arn, body, attributes=attributes)
+            elif arn.startswith("arn:aws:sqs:") and queues is not None:
+                await queues.send(arn, body, attributes)
+            else:
+                log.warning("nothing on the bus delivers to %s; message for %s dropped", arn, request_id)
+        except Exception as exc:  # the queue or topic was deleted since: AWS drops the record too
             log.warning("could not send the record of %s to %s: %s", request_id, arn, exc)
 
 

@@ -1,12 +1,13 @@
 """Bucket notifications: the configuration API, matching events, S3's event record, durable delivery.
 
 An event is written to the outbox in the same transaction as the object change it describes, then
-handed to the bus (`bus.functions.invoke_async` or `bus.queues.send`, both durable) by one delivery task
-and deleted.
+handed to the bus (`bus.functions.invoke_async`, `bus.queues.send` or `bus.topics.publish`, all durable)
+by one delivery task and deleted.
 So a notification survives kill -9 at any point (at least once), and is never sent for a change that
 did not commit. Lambda destinations are validated as S3 does: the function must exist and its
-resource policy must let s3.amazonaws.com invoke it for this bucket; a queue must exist, and gets S3's
-`s3:TestEvent` message when the configuration is saved.
+resource policy must let s3.amazonaws.com invoke it for this bucket; a queue or topic must exist, and
+gets S3's `s3:TestEvent` message when the configuration is saved (on a topic, with the Subject
+"Amazon S3 Notification" that S3 gives every message it publishes).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from ...events.bus import QueueError, TriggerError
+from ...events.bus import QueueError, TopicError, TriggerError
 from ...server.context import RequestContext
 from ...server.errors import AwsError
 from . import errors
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("nubis.s3")
 PRINCIPAL = "s3.amazonaws.com"
+SUBJECT = "Amazon S3 Notification"  # the Subject of everything S3 publishes to a topic
 
 EVENT_TYPES = {
     "s3:ObjectCreated:*", "s3:ObjectCreated:Put", "s3:ObjectCreated:Post", "s3:ObjectCreated:Copy",
@@ -135,7 +137,9 @@ class NotificationOps:
                     if queues is None or queues.queue_attributes(cfg["QueueArn"]) is None:
                         failures.append((cfg["QueueArn"], "The destination queue does not exist"))
                 else:
-                    failures.append((cfg["TopicArn"], "The destination topic does not exist"))
+                    topics = self.bus.topics
+                    if topics is None or topics.topic_attributes(cfg["TopicArn"]) is None:
+                        failures.append((cfg["TopicArn"], "The destination topic does not exist"))
             if failures:
                 fields = {}
                 for i, (name, value) in enumerate(failures, 1):
@@ -153,21 +157,23 @@ class NotificationOps:
             bucket.config.pop("Notification", None)
         self.store.save_bucket(bucket)
         if not p.get("SkipDestinationValidation"):
-            await self._test_events(ctx, bucket, [cfg["QueueArn"] for group, cfg in configs
-                                                  if group == "QueueConfigurations"])
+            await self._test_events(ctx, bucket, configs)
         return {}
 
-    async def _test_events(self: S3Provider, ctx: RequestContext, bucket: Bucket, queue_arns: list[str]) -> None:
-        """S3 tells each queue destination it was configured with an `s3:TestEvent` message."""
-        if self.bus.queues is None:
-            return
+    async def _test_events(self: S3Provider, ctx: RequestContext, bucket: Bucket,
+                           configs: list[tuple[str, dict]]) -> None:
+        """S3 tells each queue and topic destination it was configured with an `s3:TestEvent` message."""
         body = orjson.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": _iso_ms(time.time()),
                              "Bucket": bucket.name, "RequestId": ctx.request_id.replace("-", "")[:16].upper(),
                              "HostId": secrets.token_urlsafe(48)}).decode()
-        for arn in dict.fromkeys(queue_arns):
+        queues, topics = self.bus.queues, self.bus.topics
+        for group, arn in dict.fromkeys((g, c.get("QueueArn") or c.get("TopicArn")) for g, c in configs):
             try:
-                await self.bus.queues.send(arn, body)
-            except QueueError as err:
+                if group == "QueueConfigurations" and queues is not None:
+                    await queues.send(arn, body)
+                elif group == "TopicConfigurations" and topics is not None:
+                    await topics.publish(arn, body, subject=SUBJECT)
+            except (QueueError, TopicError) as err:
                 log.warning("s3: test event to %s failed: %s", arn, err)
 
     async def get_bucket_notification_configuration(self: S3Provider, ctx: RequestContext, p: dict) -> dict:
@@ -177,13 +183,14 @@ class NotificationOps:
     # -- events
     def object_events(self: S3Provider, ctx: RequestContext, bucket: Bucket, event: str,
                       obj: ObjectVersion) -> list[bytes]:
-        """Outbox entries (one per matching Lambda or queue configuration) for an object change."""
+        """Outbox entries (one per matching Lambda, queue or topic configuration) for an object change."""
         conf = bucket.config.get("Notification")
         if not conf:
             return []
         out = []
         for group, member, target in (("LambdaFunctionConfigurations", "LambdaFunctionArn", "function"),
-                                      ("QueueConfigurations", "QueueArn", "queue")):
+                                      ("QueueConfigurations", "QueueArn", "queue"),
+                                      ("TopicConfigurations", "TopicArn", "topic")):
             for cfg in conf.get(group) or []:
                 prefix, suffix = _rules(cfg)
                 if not any(_event_matches(e, event) for e in cfg.get("Events") or []):
@@ -246,6 +253,14 @@ class NotificationOps:
 
     async def _deliver(self: S3Provider, body: bytes) -> None:
         item = orjson.loads(body)
+        if "topic" in item:
+            if self.bus.topics is None:
+                raise RuntimeError("no SNS service on the bus")
+            try:
+                await self.bus.topics.publish(item["topic"], orjson.dumps(item["payload"]).decode(), subject=SUBJECT)
+            except TopicError as err:  # topic deleted since: S3 drops the event too
+                log.warning("s3: dropped a notification for %s: %s", item["topic"], err)
+            return
         if "queue" in item:
             if self.bus.queues is None:
                 raise RuntimeError("no SQS service on the bus")

@@ -20,6 +20,7 @@ from ..base import Provider, RawRoute
 from .delivery import Delivery
 from .errors import invalid
 from .publish import PublishOps
+from .publisher import Publisher
 from .signing import CERT_PATH, Signer
 from .store import SnsStore
 from .subscriptions import SubscriptionOps
@@ -42,6 +43,7 @@ class SnsProvider(TopicOps, SubscriptionOps, PublishOps, Provider):
         self.protocol = load_service("sns")
         queue = AsyncInvokeQueue(DurableQueue(db, writer, "sns-delivery"))
         self.delivery = Delivery(queue, self.store, bus, endpoint, self.signer, retry_scale)
+        self.publisher = Publisher(self)  # the bus's Topics capability (events/bus.py)
 
     async def start(self) -> None:
         await self.delivery.start()

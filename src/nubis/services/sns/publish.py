@@ -117,6 +117,12 @@ class PublishOps:
         msg.sequence = _sequence(self.store.next_fifo_sequence(topic.arn))
         self.store.remember(topic.arn, msg.dedup, msg.message_id, msg.sequence)
 
+    async def _fan_out(self: SnsProvider, topic: Topic, msg: Prepared) -> None:
+        """Assign FIFO ids, then commit one delivery per matching subscription (not for a duplicate)."""
+        self._assign(topic, msg)
+        if not msg.duplicate:
+            await self.delivery.enqueue(self._items(topic, msg))
+
     def _target(self: SnsProvider, ctx: RequestContext, p: dict) -> Topic | None:
         """The topic Publish is for (TopicArn, or a topic's ARN as TargetArn); None for a phone number."""
         topic_arn, target, phone = p.get("TopicArn"), p.get("TargetArn"), p.get("PhoneNumber")
@@ -147,9 +153,7 @@ class PublishOps:
         if topic is None:  # an SMS: accepted, but nubis sends no text messages
             log.info("sns: SMS %s to %s not sent (nubis does not send SMS)", msg.message_id, p["PhoneNumber"])
             return {"MessageId": msg.message_id}
-        self._assign(topic, msg)
-        if not msg.duplicate:
-            await self.delivery.enqueue(self._items(topic, msg))
+        await self._fan_out(topic, msg)
         out = {"MessageId": msg.message_id}
         if msg.sequence:
             out["SequenceNumber"] = msg.sequence
