@@ -18,7 +18,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 Row = sqlite3.Row
+
+# `->>` (SQLite 3.38+) extracts a JSON value as the SQL value: numbers stay numbers, strings text.
+_JSON_ROWS = sqlite3.sqlite_version_info >= (3, 38, 0)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -71,6 +76,29 @@ class Database:
     def close(self) -> None:
         with self._lock:
             self.conn.close()
+
+
+def insert_rows(conn: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: list[tuple],
+                verb: str = "INSERT") -> None:
+    """Insert many rows with a single statement step.
+
+    The rows travel as one JSON array read back by json_each, so SQLite does the whole insert in one
+    sqlite3_step with the GIL released. executemany re-takes the GIL for every row; from the writer
+    thread each of those is a chance to stall the event loop for a switch interval (5 ms).
+    Rows the JSON route cannot carry exactly (bytes, or NUL characters, which json_each truncates at)
+    go through executemany.
+    """
+    names = ", ".join(columns)
+    if _JSON_ROWS and rows:
+        try:
+            blob = orjson.dumps(rows)
+        except TypeError:
+            blob = None
+        if blob is not None and b"\\u0000" not in blob:
+            values = ", ".join(f"value->>{i}" for i in range(len(columns)))
+            conn.execute(f"{verb} INTO {table} ({names}) SELECT {values} FROM json_each(?)", (blob,))
+            return
+    conn.executemany(f"{verb} INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
 
 
 WriteFn = Callable[[sqlite3.Connection], Any]

@@ -10,7 +10,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from .db import BackgroundWriter, BatchAppender, Database, Row
+from .db import BackgroundWriter, BatchAppender, Database, Row, insert_rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS log_groups (
@@ -60,8 +60,7 @@ def _write_events(conn: sqlite3.Connection, batches: list) -> None:
         "first_event=min(coalesce(first_event, excluded.first_event), excluded.first_event), "
         "last_event=max(coalesce(last_event, 0), excluded.last_event), last_ingestion=excluded.last_ingestion",
         [(a, r, g, st, span[2], span[0], span[1], span[2]) for (a, r, g, st), span in streams.items()])
-    conn.executemany(
-        "INSERT INTO log_events (account, region, grp, stream, ts, ingestion, message) VALUES (?,?,?,?,?,?,?)", rows)
+    insert_rows(conn, "log_events", ("account", "region", "grp", "stream", "ts", "ingestion", "message"), rows)
 
 
 class LogStore:
