@@ -72,14 +72,15 @@ class LogStore:
 
     # -- writing
     def append(self, account: str, region: str, group: str, stream: str,
-               events: list[tuple[int, str]]) -> Future | None:
+               events: list[tuple[int, str]], urgent: bool = False) -> Future | None:
         """Queue events for commit; creates the group and stream as needed (as Lambda does).
 
-        Returns the commit's future so an API caller (PutLogEvents) can answer only once it is durable.
+        Returns the commit's future so an API caller (PutLogEvents) can answer only once it is durable;
+        such a caller passes urgent=True so the commit does not wait for the writer's linger.
         """
         if not events:
             return None
-        return self._appender.add((account, region, group, stream, _now_ms(), events))
+        return self._appender.add((account, region, group, stream, _now_ms(), events), urgent)
 
     def create_group(self, account: str, region: str, group: str) -> bool:
         cur = self.db.execute("INSERT OR IGNORE INTO log_groups VALUES (?,?,?,?,NULL)",
