@@ -122,6 +122,7 @@ class BackgroundWriter:
         self._queue: queue.SimpleQueue[tuple[WriteFn, Future, bool] | None] = queue.SimpleQueue()
         self._conn = _connect(path)
         self._max_batch = max_batch
+        self.failed_commits = 0  # transactions rolled back whole (callers caching inserted ids check it)
         self._thread = threading.Thread(target=self._run, name="nubis-store-writer", daemon=True)
         self._thread.start()
 
@@ -190,6 +191,7 @@ class BackgroundWriter:
                     results.append((fut, None, exc))
             self._conn.execute("COMMIT")
         except Exception as exc:
+            self.failed_commits += 1
             try:
                 self._conn.execute("ROLLBACK")
             except sqlite3.Error:
