@@ -18,7 +18,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 Row = sqlite3.Row
+
+# `->>` (SQLite 3.38+) extracts a JSON value as the SQL value: numbers stay numbers, strings text.
+_JSON_ROWS = sqlite3.sqlite_version_info >= (3, 38, 0)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -73,23 +78,58 @@ class Database:
             self.conn.close()
 
 
+def insert_rows(conn: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: list[tuple],
+                verb: str = "INSERT") -> None:
+    """Insert many rows with a single statement step.
+
+    The rows travel as one JSON array read back by json_each, so SQLite does the whole insert in one
+    sqlite3_step with the GIL released. executemany re-takes the GIL for every row; from the writer
+    thread each of those is a chance to stall the event loop for a switch interval (5 ms).
+    Rows the JSON route cannot carry exactly (bytes, or NUL characters, which json_each truncates at)
+    go through executemany.
+    """
+    names = ", ".join(columns)
+    if _JSON_ROWS and rows:
+        try:
+            blob = orjson.dumps(rows)
+        except TypeError:
+            blob = None
+        if blob is not None and b"\\u0000" not in blob:
+            values = ", ".join(f"value->>{i}" for i in range(len(columns)))
+            conn.execute(f"{verb} INTO {table} ({names}) SELECT {values} FROM json_each(?)", (blob,))
+            return
+    conn.executemany(f"{verb} INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
+
+
 WriteFn = Callable[[sqlite3.Connection], Any]
 
 
+def _nothing(conn: sqlite3.Connection) -> None:
+    """A write that commits whatever was queued before it (flush)."""
+
+
 class BackgroundWriter:
-    """Runs write functions on a dedicated thread and connection, many per transaction."""
+    """Runs write functions on a dedicated thread and connection, many per transaction.
+
+    Two kinds of work: urgent (the default: someone is waiting, e.g. an async event that must be
+    on disk before its 202, or a reader's flush) is committed as soon as the writer is free, along
+    with whatever else is queued by then; lingering work (per-invocation log and usage rows, see
+    BatchAppender) waits up to `linger_s` so that one transaction carries many invocations.
+    """
 
     def __init__(self, path: Path, max_batch: int = 500, linger_s: float = 0.005) -> None:
         self._linger_s = linger_s
-        self._queue: queue.SimpleQueue[tuple[WriteFn, Future] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[WriteFn, Future, bool] | None] = queue.SimpleQueue()
         self._conn = _connect(path)
         self._max_batch = max_batch
+        self.failed_commits = 0  # transactions rolled back whole (callers caching inserted ids check it)
         self._thread = threading.Thread(target=self._run, name="nubis-store-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, fn: WriteFn) -> Future:
+    def submit(self, fn: WriteFn, linger: bool = False) -> Future:
+        """Queue fn; its future resolves once the transaction that ran it is committed."""
         fut: Future = Future()
-        self._queue.put((fn, fut))
+        self._queue.put((fn, fut, not linger))
         return fut
 
     async def write(self, fn: WriteFn) -> Any:
@@ -98,10 +138,10 @@ class BackgroundWriter:
 
     def flush(self) -> None:
         """Block until everything submitted so far is committed."""
-        self.submit(lambda conn: None).result()
+        self.submit(_nothing).result()
 
     async def aflush(self) -> None:
-        await self.write(lambda conn: None)
+        await self.write(_nothing)
 
     def close(self) -> None:
         self._queue.put(None)
@@ -109,32 +149,38 @@ class BackgroundWriter:
         self._conn.close()
 
     def _run(self) -> None:
+        get, get_nowait, clock = self._queue.get, self._queue.get_nowait, time.monotonic
         while True:
-            item = self._queue.get()
+            item = get()
             if item is None:
                 return
-            if self._linger_s:
-                time.sleep(self._linger_s)  # group commit: gather what arrives meanwhile into one transaction
             batch = [item]
+            urgent = item[2]
+            deadline = clock() + self._linger_s
             stop = False
             while len(batch) < self._max_batch:
                 try:
-                    nxt = self._queue.get_nowait()
+                    if urgent:
+                        nxt = get_nowait()
+                    else:  # group commit: gather until the linger ends or someone is waiting
+                        left = deadline - clock()
+                        nxt = get(timeout=left) if left > 0 else get_nowait()
                 except queue.Empty:
                     break
                 if nxt is None:
                     stop = True
                     break
                 batch.append(nxt)
+                urgent = urgent or nxt[2]
             self._commit(batch)
             if stop:
                 return
 
-    def _commit(self, batch: list[tuple[WriteFn, Future]]) -> None:
+    def _commit(self, batch: list[tuple[WriteFn, Future, bool]]) -> None:
         results: list[tuple[Future, Any, BaseException | None]] = []
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-            for fn, fut in batch:
+            for fn, fut, _ in batch:
                 self._conn.execute("SAVEPOINT item")
                 try:
                     results.append((fut, fn(self._conn), None))
@@ -145,11 +191,12 @@ class BackgroundWriter:
                     results.append((fut, None, exc))
             self._conn.execute("COMMIT")
         except Exception as exc:
+            self.failed_commits += 1
             try:
                 self._conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-            for _fn, fut in batch:
+            for _fn, fut, _ in batch:
                 if not fut.done():
                     fut.set_exception(exc)
             return
@@ -164,7 +211,8 @@ class BatchAppender:
     """Collects rows from the hot path and writes each batch with one call on the writer thread.
 
     Adding a row is a list append; the writer's linger gathers the rows of many invocations into
-    one transaction. `add` returns the future of the commit that will contain the row.
+    one transaction. `add` returns the future of the commit that will contain the row; an urgent
+    add (a caller waits for that commit) cuts the linger short.
     """
 
     def __init__(self, writer: BackgroundWriter, apply: Callable[[sqlite3.Connection, list], None]) -> None:
@@ -174,12 +222,15 @@ class BatchAppender:
         self._future: Future | None = None
         self._lock = threading.Lock()
 
-    def add(self, row: Any) -> Future:
+    def add(self, row: Any, urgent: bool = False) -> Future:
         with self._lock:
             self._rows.append(row)
-            if self._future is None:
-                self._future = self._writer.submit(self._flush)
-            return self._future
+            fut = self._future
+            if fut is None:
+                fut = self._future = self._writer.submit(self._flush, linger=not urgent)
+            elif urgent:
+                self._writer.submit(_nothing)  # queued after the pending flush: both go in the next commit
+            return fut
 
     def _flush(self, conn: sqlite3.Connection) -> None:
         with self._lock:

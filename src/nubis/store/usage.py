@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from .db import BackgroundWriter, BatchAppender, Database, Row
+from .db import BackgroundWriter, BatchAppender, Database, Row, insert_rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS invocations (
@@ -20,7 +20,7 @@ COLUMNS = ("request_id", "account", "region", "function", "version", "start", "d
 
 
 def _insert(conn: sqlite3.Connection, rows: list[tuple]) -> None:
-    conn.executemany(f"INSERT INTO invocations VALUES ({','.join('?' * len(COLUMNS))})", rows)
+    insert_rows(conn, "invocations", COLUMNS, rows)
 
 
 class UsageStore:

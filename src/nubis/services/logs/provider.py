@@ -160,7 +160,7 @@ class LogsProvider(Provider):
         if accepted and stamps[accepted[-1]] - stamps[accepted[0]] > DAY_MS:
             raise invalid("The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
         fut = self.store.append(ctx.account, ctx.region, group, stream,
-                                [(stamps[i], events[i]["message"]) for i in accepted])
+                                [(stamps[i], events[i]["message"]) for i in accepted], urgent=True)
         if fut is not None:
             await asyncio.wrap_future(fut)  # answer only once the events are committed
         out: dict[str, Any] = {"nextSequenceToken": shapes.sequence_token(now)}
