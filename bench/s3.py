@@ -110,62 +110,71 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=30, help="PutObject -> function start samples (default 30)")
     args = ap.parse_args()
 
-    with Nubis() as nb, tempfile.TemporaryDirectory(prefix="nubis-bench-s3-") as scratch:
-        scratch_dir = Path(scratch)
-        host = f"{nb.host}:{nb.port}"
-        client = BulkClient(nb.host, nb.port)
-        timed(client, build_request("PUT", host, "/bench", b"", AUTH))
+    with tempfile.TemporaryDirectory(prefix="nubis-bench-s3-") as scratch:
+        # the recorder function runs confined (own uid, private /tmp): share the scratch dir with it
+        os.environ["NUBIS_SHARED_DIRS"] = scratch
+        Path(scratch).chmod(0o711)
+        with Nubis() as nb:
+            run(nb, Path(scratch), args)
 
-        for size, n, label in ((1024, args.small, "1 KiB"), (64 * MB, args.large, "64 MiB")):
-            data = os.urandom(size)
-            put_raw = build_request("PUT", host, "/bench/obj", data, AUTH)
-            get_raw = build_request("GET", host, "/bench/obj", b"", AUTH)
-            for _ in range(min(3, n)):  # warm-up
-                timed(client, put_raw)
-                local_put(scratch_dir / "obj", data)
-            puts = [timed(client, put_raw) for _ in range(n)]
-            base_puts = [local_put(scratch_dir / "obj", data) for _ in range(n)]
-            gets = [timed(client, get_raw) for _ in range(n)]
-            base_gets = [local_get(scratch_dir / "obj") for _ in range(n)]
-            line(f"PUT {label} (fsync'd)", puts, base_puts, size if size > MB else None)
-            line(f"GET {label}", gets, base_gets, size if size > MB else None)
-        client.close()
 
-        out = scratch_dir / "events"
-        out.mkdir()
-        name = "s3-bench-recorder"
-        nb.lam.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler", Role=_role(),
-                               Code={"ZipFile": _zip({"app.py": RECORDER})},
-                               Environment={"Variables": {"OUT_DIR": str(out)}})
-        nb.lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05,
-                                                                                      "MaxAttempts": 600})
-        nb.lam.add_permission(FunctionName=name, StatementId="s3", Action="lambda:InvokeFunction",
-                              Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::bench")
-        arn = nb.lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
-        s3 = nb.server.client("s3")
-        s3.put_bucket_notification_configuration(Bucket="bench", NotificationConfiguration={
-            "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"],
-                                              "Filter": {"Key": {"FilterRules": [{"Name": "prefix",
-                                                                                  "Value": "ev-"}]}}}]})
-        client = RawClient(nb.host, nb.port)
-        via_s3, via_invoke = [], []
-        for i in range(args.events + 2):  # the first two warm the function up
-            key = f"ev-{i}"
-            t0 = time.time()
-            client.request(build_request("PUT", host, f"/bench/{key}", b"x", AUTH))
-            started = _wait_start(out / key)
-            if i >= 2:
-                via_s3.append(started - t0)
-            key = f"inv-{i}"
-            t0 = time.time()
-            status, _ = client.request(build_request(
-                "POST", host, f"/2015-03-31/functions/{name}/invocations", json.dumps({"key": key}).encode(),
-                {"X-Amz-Invocation-Type": "Event"}))
-            started = _wait_start(out / key)
-            if i >= 2:
-                via_invoke.append(started - t0)
-        client.close()
-        line("PutObject -> function start", via_s3, via_invoke)
+def run(nb: Nubis, scratch_dir: Path, args: argparse.Namespace) -> None:
+    """Every measurement, against a server that shares `scratch_dir` with its functions."""
+    host = f"{nb.host}:{nb.port}"
+    client = BulkClient(nb.host, nb.port)
+    timed(client, build_request("PUT", host, "/bench", b"", AUTH))
+
+    for size, n, label in ((1024, args.small, "1 KiB"), (64 * MB, args.large, "64 MiB")):
+        data = os.urandom(size)
+        put_raw = build_request("PUT", host, "/bench/obj", data, AUTH)
+        get_raw = build_request("GET", host, "/bench/obj", b"", AUTH)
+        for _ in range(min(3, n)):  # warm-up
+            timed(client, put_raw)
+            local_put(scratch_dir / "obj", data)
+        puts = [timed(client, put_raw) for _ in range(n)]
+        base_puts = [local_put(scratch_dir / "obj", data) for _ in range(n)]
+        gets = [timed(client, get_raw) for _ in range(n)]
+        base_gets = [local_get(scratch_dir / "obj") for _ in range(n)]
+        line(f"PUT {label} (fsync'd)", puts, base_puts, size if size > MB else None)
+        line(f"GET {label}", gets, base_gets, size if size > MB else None)
+    client.close()
+
+    out = scratch_dir / "events"
+    out.mkdir()
+    out.chmod(0o1777)
+    name = "s3-bench-recorder"
+    nb.lam.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler", Role=_role(),
+                           Code={"ZipFile": _zip({"app.py": RECORDER})},
+                           Environment={"Variables": {"OUT_DIR": str(out)}})
+    nb.lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05,
+                                                                                  "MaxAttempts": 600})
+    nb.lam.add_permission(FunctionName=name, StatementId="s3", Action="lambda:InvokeFunction",
+                          Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::bench")
+    arn = nb.lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    s3 = nb.server.client("s3")
+    s3.put_bucket_notification_configuration(Bucket="bench", NotificationConfiguration={
+        "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"],
+                                          "Filter": {"Key": {"FilterRules": [{"Name": "prefix",
+                                                                              "Value": "ev-"}]}}}]})
+    client = RawClient(nb.host, nb.port)
+    via_s3, via_invoke = [], []
+    for i in range(args.events + 2):  # the first two warm the function up
+        key = f"ev-{i}"
+        t0 = time.time()
+        client.request(build_request("PUT", host, f"/bench/{key}", b"x", AUTH))
+        started = _wait_start(out / key)
+        if i >= 2:
+            via_s3.append(started - t0)
+        key = f"inv-{i}"
+        t0 = time.time()
+        status, _ = client.request(build_request(
+            "POST", host, f"/2015-03-31/functions/{name}/invocations", json.dumps({"key": key}).encode(),
+            {"X-Amz-Invocation-Type": "Event"}))
+        started = _wait_start(out / key)
+        if i >= 2:
+            via_invoke.append(started - t0)
+    client.close()
+    line("PutObject -> function start", via_s3, via_invoke)
 
 
 def _wait_start(path: Path, timeout: float = 30.0) -> float:
