@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import time
 from typing import Callable
@@ -37,7 +36,7 @@ from typing import Callable
 from .sandbox import describe_exit
 from .types import FunctionSpec, Outcome
 from .zygote import (FORK_TIMEOUT_S, START_TIMEOUT_S, ForkedSandbox, SnapshotUnavailable, ZygoteLauncher, _dumps,
-                     _ZygoteGone)
+                     _ZygoteGone, send_job)
 
 log = logging.getLogger("nubis.engine.snapshot")
 
@@ -196,20 +195,10 @@ class SnapshotLauncher(ZygoteLauncher):
                                                       f"cgroup ({e})")
             if stale is not None:
                 self._drop_group(stale)
-            ctl_parent, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            log_r, log_w = os.pipe()
-            try:
-                socket.send_fds(spare.job, [_dumps({})], [ctl_child.fileno(), log_w])
-            except OSError:  # that spare is gone: take the next one
-                ctl_parent.close()
-                os.close(log_r)
-                spare.close()
-                if limits is not None:
-                    limits.unadopt()
+            sent = send_job(spare, _dumps({}), limits)
+            if sent is None:  # that spare is gone: take the next one
                 continue
-            finally:
-                ctl_child.close()
-                os.close(log_w)
+            ctl_parent, log_r = sent
             spare.job.close()
             ctl_parent.setblocking(False)
             sb = ForkedSandbox(self, spare.pid, spare.pidfd, ctl_parent, log_r, None)

@@ -316,6 +316,26 @@ class ForkedSandbox:
 # --------------------------------------------------------------------------- the launcher
 
 
+def send_job(spare, data: bytes, limits) -> tuple[socket.socket, int] | None:
+    """Give a spare its job with a fresh control socket and log pipe: (control socket, log read end).
+    None when the spare is gone; what was made for it is closed and `limits` released."""
+    ctl_parent, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    log_r, log_w = os.pipe()
+    try:
+        socket.send_fds(spare.job, [data], [ctl_child.fileno(), log_w])
+    except OSError:
+        ctl_parent.close()
+        os.close(log_r)
+        spare.close()
+        if limits is not None:
+            limits.unadopt()
+        return None
+    finally:
+        ctl_child.close()
+        os.close(log_w)
+    return ctl_parent, log_r
+
+
 class ZygoteLauncher:
     """Starts Python execution environments: forked from the zygote, or exec'd as a fallback.
 
@@ -709,20 +729,10 @@ class ZygoteLauncher:
                 confine = limits.job_config()
                 job["confine"] = confine.to_dict()
             data = _dumps(job)
-            ctl_parent, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            log_r, log_w = os.pipe()
-            try:
-                socket.send_fds(spare.job, [data], [ctl_child.fileno(), log_w])
-            except OSError:  # that spare is gone (its exit report follows): take the next one
-                ctl_parent.close()
-                os.close(log_r)
-                spare.close()
-                if limits is not None:
-                    limits.unadopt()
+            sent = send_job(spare, data, limits)
+            if sent is None:  # that spare is gone (its exit report follows): take the next one
                 continue
-            finally:
-                ctl_child.close()
-                os.close(log_w)
+            ctl_parent, log_r = sent
             report_sock = None
             if keep_job:
                 pass  # the caller's: the report, then the snapshot's channel
