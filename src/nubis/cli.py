@@ -174,6 +174,8 @@ def config_changes(args: argparse.Namespace) -> dict[str, Any]:
             changes[key] = value
     if getattr(args, "env", None) is not None:
         changes["Environment"] = {"Variables": dict(args.env)}
+    if getattr(args, "layers", None) is not None:
+        changes["Layers"] = args.layers
     return changes
 
 
@@ -437,6 +439,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         }
         if args.env is not None:
             params["Environment"] = {"Variables": dict(args.env)}
+        if args.layers is not None:
+            params["Layers"] = args.layers
         if args.architecture:
             params["Architectures"] = [args.architecture]
         client.create_function(**params)
@@ -582,9 +586,21 @@ def _print_event(ev: dict[str, Any], as_json: bool) -> None:
     sys.stdout.flush()
 
 
+def log_group_of(args: argparse.Namespace) -> str:
+    """The function's log group: its LoggingConfig.LogGroup if set, else /aws/lambda/NAME (also for a
+    function that no longer exists: its logs outlive it, as on AWS)."""
+    try:
+        cfg = aws_client(args, "lambda").get_function_configuration(FunctionName=args.name)
+    except Exception as e:
+        if error_code(e) != "ResourceNotFoundException":
+            raise
+        return f"/aws/lambda/{args.name}"
+    return (cfg.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{cfg['FunctionName']}"
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     client = aws_client(args, "logs")
-    group = f"/aws/lambda/{args.name}"
+    group = log_group_of(args)
     start_ms = None if args.since is None else int(args.since * 1000)
     if args.follow:
         try:
@@ -683,19 +699,31 @@ def cmd_alias(args: argparse.Namespace) -> int:
 def cmd_url(args: argparse.Namespace) -> int:
     client = aws_client(args, "lambda")
     kwargs = {"Qualifier": args.qualifier} if args.qualifier else {}
+    cors = ({"AllowOrigins": args.cors_origin, "AllowMethods": ["*"], "AllowHeaders": ["*"]}
+            if args.cors_origin else None)
     try:
         cfg = client.get_function_url_config(FunctionName=args.name, **kwargs)
     except Exception as e:
         if error_code(e) != "ResourceNotFoundException" or "Function not found" in str(e):
             raise
-        create: dict[str, Any] = dict(kwargs, FunctionName=args.name, AuthType=args.auth)
-        if args.cors_origin:
-            create["Cors"] = {"AllowOrigins": args.cors_origin, "AllowMethods": ["*"], "AllowHeaders": ["*"]}
-        cfg = client.create_function_url_config(**create)
-        if args.auth == "NONE":  # as the console does: a public URL needs this statement
+        cfg = client.create_function_url_config(FunctionName=args.name, AuthType=args.auth or "NONE", **kwargs,
+                                                **({"Cors": cors} if cors else {}))
+    else:  # an existing URL takes the options given
+        changes: dict[str, Any] = {}
+        if args.auth and args.auth != cfg["AuthType"]:
+            changes["AuthType"] = args.auth
+        if cors:
+            changes["Cors"] = cors
+        if changes:
+            cfg = client.update_function_url_config(FunctionName=args.name, **kwargs, **changes)
+    if cfg["AuthType"] == "NONE":  # as the console does: a public URL needs this statement
+        try:
             client.add_permission(FunctionName=args.name, StatementId="FunctionURLAllowPublicAccess",
                                   Action="lambda:InvokeFunctionUrl", Principal="*", FunctionUrlAuthType="NONE",
                                   **kwargs)
+        except Exception as e:
+            if error_code(e) != "ResourceConflictException":  # the statement is there already
+                raise
     url_id = cfg["FunctionUrl"].split("//", 1)[1].split(".", 1)[0]
     path_form = f"{args.endpoint}/_nubis/lambda/url/{url_id}/"
     if args.json:
@@ -725,6 +753,9 @@ def cmd_layer(args: argparse.Namespace) -> int:
                     for v in page.get("LayerVersions", [])]
         if args.json:
             out.dump_json({"LayerVersions": versions})
+        elif not versions:
+            raise CliError(f"no layer named {args.name} (see `nubis layer` for the list, or publish one "
+                           f"with `nubis layer {args.name} PATH`)")
         else:
             rows = [(v["Version"], ", ".join(v.get("CompatibleRuntimes") or []) or "-",
                      fmt_lambda_time(v.get("CreatedDate")), v["LayerVersionArn"]) for v in versions]
@@ -831,6 +862,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, metavar="SECONDS", help=f"timeout, 1-900 (default on create: {DEFAULT_TIMEOUT})")
     p.add_argument("--env", type=_env_pair, nargs="+", action="extend", metavar="KEY=VALUE",
                    help="environment variables; replaces the whole set on update")
+    p.add_argument("--layers", nargs="*", metavar="ARN",
+                   help="layer version ARNs (`nubis layer`), merged in order under /opt; replaces the list on "
+                        "update (`--layers` alone removes them)")
     p.add_argument("--role", metavar="ARN",
                    help=f"execution role (default on create: {DEFAULT_ROLE}; recorded, not enforced by nubis)")
     p.add_argument("--architecture", choices=("x86_64", "arm64"), help="architecture to bill as (default x86_64)")
@@ -879,8 +913,10 @@ def build_parser() -> argparse.ArgumentParser:
                 "nubis url hello --auth NONE")
     p.add_argument("name", metavar="NAME", help="function name")
     p.add_argument("--qualifier", metavar="ALIAS", help="give the alias its own URL")
-    p.add_argument("--auth", choices=("NONE", "AWS_IAM"), default="NONE", help="auth type on create (default NONE)")
-    p.add_argument("--cors-origin", nargs="+", action="extend", metavar="ORIGIN", help="allowed CORS origins on create")
+    p.add_argument("--auth", choices=("NONE", "AWS_IAM"),
+                   help="auth type (default on create: NONE); changes an existing URL's")
+    p.add_argument("--cors-origin", nargs="+", action="extend", metavar="ORIGIN",
+                   help="allowed CORS origins (replaces an existing URL's CORS settings)")
 
     p = command("layer", cmd_layer, "List layers, list a layer's versions, or publish a new version from PATH.",
                 "nubis layer deps ./deps-layer --runtime python3.12")

@@ -412,6 +412,11 @@ def test_validate_template_and_summary(cfn) -> None:
     greeting = next(p for p in summary["Parameters"] if p["ParameterKey"] == "Greeting")
     assert greeting["ParameterConstraints"]["AllowedValues"] == ["hello", "hi"]
     assert greeting["ParameterType"] == "String"
+    dangling = '{"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": {"Ref": "Missing"}}}}}'
+    with pytest.raises(ClientError) as err:
+        cfn.validate_template(TemplateBody=dangling)
+    assert err.value.response["Error"]["Message"] == (
+        "Template format error: Unresolved resource dependencies [Missing] in the Resources block of the template")
 
 
 def test_http_api_from_plain_resources(server, cfn, tmp_path) -> None:

@@ -1,5 +1,6 @@
 """Versions and aliases: immutable snapshots, qualified invokes, weighted routing, AWS's errors."""
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -127,3 +128,13 @@ def test_alias_errors(lam):
 def test_create_with_publish(lam):
     name = create_function(lam, CODE % "p", Publish=True)
     assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]] == ["$LATEST", "1"]
+
+
+def test_update_code_with_publish_answers_the_new_version(lam):
+    name = create_function(lam, CODE % "a", Publish=True)
+    out = lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": CODE % "b"}), Publish=True)
+    assert out["Version"] == "2" and out["FunctionArn"].endswith(f":function:{name}")
+    deadline = time.time() + 30
+    while [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]] != ["$LATEST", "1", "2"]:
+        assert time.time() < deadline, "version 2 was never published"
+        time.sleep(0.1)

@@ -304,6 +304,19 @@ def test_logs(nubis, lam):
     assert nubis("logs", name, "--since", "1h").stdout == text
     assert nubis("logs", name, "--since", "2999-01-01").stdout == ""
 
+    # a function whose LoggingConfig names its own group: `nubis logs` reads that group
+    group = f"/custom/{name}"
+    lam.update_function_configuration(FunctionName=name, LoggingConfig={"LogGroup": group, "LogFormat": "Text"})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1})
+    rid = re.search(rf"START RequestId: ({UUID})", nubis("invoke", name, "--log").stderr).group(1)
+    started = f"START RequestId: {rid} Version: $LATEST"
+
+    def moved():
+        doc = json.loads(nubis("logs", name, "--json").stdout)
+        return any(e["message"].startswith(started) for e in doc["events"]) and doc
+
+    assert poll("the invocation in the custom group", moved)["logGroupName"] == group
+
 
 def test_logs_follow(server, nubis, lam, tmp_path):
     name = create_function(lam, app(1))  # never run: no log group yet, --follow waits for the first events
@@ -516,6 +529,25 @@ def test_publish_alias_and_url(nubis, lam, server):
         assert resp.read() == b"v$LATEST"
     assert nubis("url", name).stdout.strip() == doc["FunctionUrl"]  # existing URL: printed again, not recreated
     nubis("alias", name, "live", "--rm")
+
+
+def test_url_on_an_existing_url(nubis, lam):
+    """A URL made elsewhere without the public statement: `nubis url` adds it (the printed URL works);
+    --auth and --cors-origin change an existing URL."""
+    import urllib.error
+    import urllib.request
+
+    name = create_function(lam, "def handler(event, context):\n    return 'hi'\n")
+    lam.create_function_url_config(FunctionName=name, AuthType="NONE")
+    doc = json.loads(nubis("url", name, "--json").stdout)
+    with urllib.request.urlopen(doc["PathFormUrl"]) as resp:
+        assert resp.read() == b"hi"
+    nubis("url", name)  # the statement exists already: no error
+    changed = json.loads(nubis("url", name, "--auth", "AWS_IAM", "--cors-origin", "https://a.example", "--json").stdout)
+    assert changed["AuthType"] == "AWS_IAM" and changed["Cors"]["AllowOrigins"] == ["https://a.example"]
+    with pytest.raises(urllib.error.HTTPError) as refused:  # unsigned requests are refused now
+        urllib.request.urlopen(doc["PathFormUrl"])
+    assert refused.value.code == 403
     assert lam.list_aliases(FunctionName=name)["Aliases"] == []
 
 
@@ -529,6 +561,18 @@ def test_layer_command(nubis, tmp_path):
     assert name in nubis("layer").stdout
     versions = json.loads(nubis("layer", name, "--json").stdout)["LayerVersions"]
     assert [v["Version"] for v in versions] == [1] and versions[0]["CompatibleRuntimes"] == ["python3.12"]
+    missing = nubis("layer", unique("nolayer"), ok=False)
+    assert missing.returncode == 1 and "no layer named" in missing.stderr
+
+    # deploy with the layer: the handler imports from /opt/python; `--layers` alone removes it
+    fn_dir = tmp_path / "fn"
+    fn_dir.mkdir()
+    (fn_dir / "app.py").write_text("def handler(event, context):\n    import helper\n    return helper.X\n")
+    fn = unique("withlayer")
+    nubis("deploy", str(fn_dir), "--name", fn, "--layers", arn)
+    assert nubis("invoke", fn).stdout.strip() == "1"
+    nubis("deploy", str(fn_dir), "--name", fn, "--layers")
+    assert "No module named 'helper'" in nubis("invoke", fn, ok=False).stdout + nubis("invoke", fn, ok=False).stderr
 
 
 def test_ls_shows_bucket_triggers(server, nubis, lam):

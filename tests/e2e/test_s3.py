@@ -88,6 +88,11 @@ def test_bucket_already_owned_by_you_outside_us_east_1(server):
     with pytest.raises(ClientError) as info:
         s3w.create_bucket(Bucket=unique())  # no LocationConstraint outside us-east-1
     assert code_of(info) == "IllegalLocationConstraintException"
+    for bad in ("us-east-1", "moon-1"):  # us-east-1 is never a LocationConstraint; moon-1 is no region
+        with pytest.raises(ClientError) as info:
+            server.client("s3").create_bucket(Bucket=unique(), CreateBucketConfiguration={"LocationConstraint": bad})
+        assert (code_of(info), info.value.response["Error"]["Message"]) == (
+            "InvalidLocationConstraint", "The specified location-constraint is not valid")
 
 
 def test_bucket_names_are_global_across_accounts(server):
@@ -538,6 +543,18 @@ def test_object_tagging(s3, bucket):
 
 
 # -- versioning -------------------------------------------------------------------------------------------
+
+def test_versioned_bucket_not_empty_message(s3):
+    name = unique()
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=name, Key="k", Body=b"x")
+    s3.delete_object(Bucket=name, Key="k")  # leaves the version and a delete marker
+    with pytest.raises(ClientError) as info:
+        s3.delete_bucket(Bucket=name)
+    assert info.value.response["Error"]["Message"] == (
+        "The bucket you tried to delete is not empty. You must delete all versions in the bucket.")
+
 
 def test_versioning(s3, bucket):
     assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)

@@ -42,14 +42,12 @@ def dependency_order(resources: dict[str, dict], all_names: set[str] | None = No
     return order, deps
 
 
-def build(doc: dict, params: dict[str, Any], pseudo: dict[str, Any]) -> Plan:
-    """TemplateError for unresolved references, unknown conditions and cycles."""
-    mappings = doc.get("Mappings") or {}
-    values = {**pseudo, **params}
-    conditions = evaluate_conditions(doc, values, mappings)
+def check_references(doc: dict, known: set[str], conditions: dict | None = None) -> None:
+    """TemplateError, in CloudFormation's words, for a DependsOn, Ref, GetAtt or Sub naming nothing in
+    `known` (resources, parameters, pseudo parameters), and for a resource Condition that is not defined
+    (checked when `conditions` is given)."""
     all_resources: dict = doc["Resources"]
     all_names = set(all_resources)
-    known = all_names | set(values)
     for k, r in all_resources.items():
         for d in depends_on(r):
             if d not in all_names:
@@ -60,7 +58,7 @@ def build(doc: dict, params: dict[str, Any], pseudo: dict[str, Any]) -> Plan:
             raise TemplateError(f"Template format error: Unresolved resource dependencies [{', '.join(sorted(missing))}] "
                                 "in the Resources block of the template", full=True)
         cond = r.get("Condition")
-        if cond is not None and cond not in conditions:
+        if cond is not None and conditions is not None and cond not in conditions:
             raise TemplateError(f"Template format error: Unresolved dependencies [{cond}]. Cannot reference "
                                 "resources in the Conditions block of the template", full=True)
     for name, out in (doc.get("Outputs") or {}).items():
@@ -68,6 +66,17 @@ def build(doc: dict, params: dict[str, Any], pseudo: dict[str, Any]) -> Plan:
         if missing:
             raise TemplateError(f"Template format error: Unresolved resource dependencies [{', '.join(sorted(missing))}] "
                                 "in the Outputs block of the template", full=True)
+
+
+def build(doc: dict, params: dict[str, Any], pseudo: dict[str, Any]) -> Plan:
+    """TemplateError for unresolved references, unknown conditions and cycles."""
+    mappings = doc.get("Mappings") or {}
+    values = {**pseudo, **params}
+    conditions = evaluate_conditions(doc, values, mappings)
+    all_resources: dict = doc["Resources"]
+    all_names = set(all_resources)
+    known = all_names | set(values)
+    check_references(doc, known, conditions)
     included = {k: r for k, r in all_resources.items() if r.get("Condition") is None or conditions[r["Condition"]]}
     order, deps = dependency_order(included, all_names)
     resolver = Resolver(params=values, mappings=mappings, conditions=conditions, resources=set(included))

@@ -24,7 +24,7 @@ from .clients import Clients
 from .deployer import Deployer, Target
 from .errors import TemplateError, already_exists, stack_not_found, validation
 from .intrinsics import pseudo_parameters
-from .plan import build
+from .plan import build, check_references
 from .sam import expand
 from .sources import fetch
 from .store import IN_PROGRESS_FAILED, CfnStore, Stack
@@ -301,6 +301,11 @@ class CloudFormationProvider(ChangeSetOps, Provider):
 
     async def validate_template(self, ctx: RequestContext, p: dict) -> dict:
         doc = self.parse(await self.template_text(ctx, p))
+        if not transforms(doc):  # a SAM template's references are the transform's to resolve
+            try:
+                check_references(doc, set(doc["Resources"]) | set(doc.get("Parameters") or {}))
+            except TemplateError as e:
+                raise e.as_aws() from None
         caps, reason = required_capabilities(doc["Resources"])
         if transforms(doc):
             caps = caps + ["CAPABILITY_AUTO_EXPAND"]

@@ -6,12 +6,15 @@ bundled (it would otherwise list IAM policies)."""
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from typing import Any
 
 from .errors import TemplateError
 
 _lock = threading.Lock()  # the translator keeps its region in class attributes
+# It warns on every transform that its (AWS-internal) metrics were never published: noise in our log.
+logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
 NO_SAR = ("nubis has no Serverless Application Repository: AWS::Serverless::Application with a Location "
           "of ApplicationId and SemanticVersion is not supported")
 

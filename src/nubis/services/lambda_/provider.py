@@ -295,7 +295,8 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         rec.code_digest = code.digest
         self.functions.save(rec)
         self._prepare(rec, publish=bool(p.get("Publish")))
-        return dict(rec.config)
+        # With Publish, AWS answers with the version it is publishing, as CreateFunction does.
+        return dict(rec.config, Version=str(rec.last_version + 1)) if p.get("Publish") else dict(rec.config)
 
     async def update_function_configuration(self, ctx: RequestContext, p: dict) -> dict:
         rec = self._mutable(ctx, p)

@@ -58,8 +58,10 @@ class BucketOps:
     async def delete_bucket(self: S3Provider, ctx: RequestContext, p: dict) -> HttpResponse:
         bucket = self.bucket_for(ctx, p["Bucket"], p.get("ExpectedBucketOwner"))
         if self.store.bucket_has_content(bucket.name):
-            raise AwsError("BucketNotEmpty", "The bucket you tried to delete is not empty", 409,
-                           BucketName=bucket.name)
+            message = "The bucket you tried to delete is not empty"
+            if bucket.versioning:  # what S3 says for a versioned bucket (old versions and delete markers count)
+                message += ". You must delete all versions in the bucket."
+            raise AwsError("BucketNotEmpty", message, 409, BucketName=bucket.name)
         for upload_id in self.store.bucket_uploads(bucket.name):  # incomplete uploads go with the bucket
             try:
                 self.files.remove(self.store.finish_upload(upload_id, None))

@@ -124,6 +124,9 @@ class S3Provider(BucketOps, ObjectOps, ListingOps, MultipartOps, TaggingOps, Not
         if ".filterRules." in path:
             return errors.invalid_argument("filter rule name must be either prefix or suffix", "FilterRule.Name",
                                            str(v.value))
+        if path.endswith("locationConstraint"):  # e.g. us-east-1, which the model's enum leaves out
+            return AwsError("InvalidLocationConstraint", "The specified location-constraint is not valid", 400,
+                            LocationConstraint=str(v.value))
         if path.endswith("storageClass"):
             return AwsError("InvalidStorageClass", "The storage class you specified is not valid", 400,
                             StorageClassRequested=str(v.value))
