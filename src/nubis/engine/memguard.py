@@ -115,7 +115,7 @@ class MemoryGuard:
                 return False
             except OSError:  # pragma: no cover
                 return False
-            return self._check_group()
+            return self._notified()
         if self.group is None and self.watchdog is not None and rss_kb > self.limit_kb:
             self.tripped_flag = True
         return self.tripped_flag
@@ -127,22 +127,22 @@ class MemoryGuard:
             return 0 if b is None else -(-b // 1024)
         return self.sampled_kb
 
-    def _check_group(self) -> bool:
-        try:
-            hit = self.group.oom_killed()
-        except OSError:  # pragma: no cover - the group is gone
-            hit = False
-        if hit:
+    def _notified(self) -> bool:
+        """The OOM eventfd fired. The kernel signals it before it picks and kills a process (so
+        the ``oom_kill`` counter may not have moved yet) and when the group is removed: the
+        latter cannot happen while the environment has processes, so a group still there hit
+        its limit."""
+        d = self.group.dirs.get("memory")
+        if d is not None and os.path.isdir(d):
             self.tripped_flag = True
-        return hit
+        return self.tripped_flag
 
     def _on_event(self) -> None:
         try:
             os.eventfd_read(self._efd)
         except OSError:
             return
-        # The notification also fires when the group is removed: count only a real OOM.
-        if not self._closed and not self.tripped_flag and self._check_group():
+        if not self._closed and not self.tripped_flag and self._notified():
             self.on_exceeded()
 
     def sampled(self, kb: int) -> None:
