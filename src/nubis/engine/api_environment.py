@@ -455,6 +455,7 @@ class ApiEnvironment(Environment):
         os.set_blocking(sb.log_fd, False)  # drained synchronously when a phase ends
         fut = self._arm(INIT_TOKEN, INIT_TIMEOUT_S, t0)
         sb.watch(loop, self._on_exit)
+        self._guard_memory(loop)
         try:
             log_file = os.fdopen(sb.log_fd, "rb", buffering=0, closefd=True)
             self._log, _ = await loop.connect_read_pipe(lambda: _LogProtocol(self), log_file)
@@ -492,6 +493,8 @@ class ApiEnvironment(Environment):
         self.state = "busy"
         self.invocations += 1
         deadline_ms = int((time.time() + timeout_s) * 1000)
+        if self.guard is not None:
+            self.guard.begin()
         fut = self._arm(inv.request_id.encode(), timeout_s, time.perf_counter())
         self._pending = (inv, deadline_ms)
         if self._rstate == "ready" and self._parked is not None:
@@ -519,6 +522,11 @@ class ApiEnvironment(Environment):
         waiter = self._waiter
         if waiter is None:
             return
+        sb = self.sandbox
+        rss = (sb.peak_rss_kb() or 0) if sb is not None else 0  # VmHWM: this invocation's (memguard)
+        if self.guard is not None and self.guard.tripped(rss):
+            self._on_memory_exceeded()  # past MemorySize: the environment ends (Runtime.OutOfMemory)
+            return
         self._waiter = None
         if self._timer is not None:
             self._timer.cancel()
@@ -528,7 +536,8 @@ class ApiEnvironment(Environment):
             self._emit(self._log_buf, _now_ms())
             self._log_buf.clear()
         events, self._events = self._events, []
-        self._resolve(waiter, Outcome(kind, body, events, (t_end - self._t0) * 1000.0))
+        self._resolve(waiter, Outcome(kind, body, events, (t_end - self._t0) * 1000.0,
+                                      max_rss_kb=self._memory_peak_kb(rss) or None))
 
     def _drain_log(self) -> None:
         fd = self._log_fd

@@ -271,6 +271,7 @@ class EnvCgroup:
     _oom_base: int = 0
     _fail_base: int = 0
     _peak_fd: int | None = None  # v2: memory.peak resets per open file
+    _max_fd: int | None = None  # v1: memory.max_usage_in_bytes, kept open (read/reset per invocation)
     _memory_limited: bool = False
     _memsw: bool = False  # v1 swap accounting (memory.memsw.*) present
 
@@ -518,6 +519,56 @@ class EnvCgroup:
         except OSError:
             return False
 
+    def new_window(self) -> bool:
+        """:meth:`reset_peak` for the hot path (one write on a kept fd; the OOM window is left
+        alone: an OOM anywhere in an environment's life ends it)."""
+        if "memory" not in self.dirs:
+            return False
+        if self.versions["memory"] == 2:
+            try:
+                if self._peak_fd is None:
+                    self._peak_fd = os.open(self._mem("memory.peak"), os.O_RDWR | os.O_CLOEXEC)
+                os.pwrite(self._peak_fd, b"reset\n", 0)
+                return True
+            except OSError:
+                return False
+        try:
+            if self._max_fd is None:
+                self._max_fd = os.open(self._mem("memory.max_usage_in_bytes"), os.O_RDWR | os.O_CLOEXEC)
+            os.pwrite(self._max_fd, b"0", 0)
+            return True
+        except OSError:
+            return False
+
+    def window_peak_bytes(self) -> int | None:
+        """The peak since :meth:`new_window` (or creation), read through the kept fd."""
+        if "memory" not in self.dirs or self.versions["memory"] == 2:
+            return self.peak_bytes()
+        try:
+            if self._max_fd is None:
+                self._max_fd = os.open(self._mem("memory.max_usage_in_bytes"), os.O_RDWR | os.O_CLOEXEC)
+            return int(os.pread(self._max_fd, 32, 0).split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def oom_eventfd(self) -> int | None:
+        """A non-blocking eventfd the kernel signals when this group hits an OOM (cgroup v1
+        ``cgroup.event_control`` on ``memory.oom_control``; it is also signalled when the group
+        is removed). None on v2 or where the kernel refuses. The caller closes it."""
+        if "memory" not in self.dirs or self.versions["memory"] != 1 or not hasattr(os, "eventfd"):
+            return None
+        efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        try:
+            ctl = os.open(self._mem("memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _write(self._mem("cgroup.event_control"), f"{efd} {ctl}")
+            finally:
+                os.close(ctl)  # the kernel holds its own reference
+        except OSError:
+            os.close(efd)
+            return None
+        return efd
+
     def oom_kill_count(self) -> int:
         """Processes the kernel OOM-killed in this cgroup since it was created."""
         if "memory" not in self.dirs:
@@ -600,9 +651,11 @@ class EnvCgroup:
         return ok
 
     def _destroy(self, timeout: float) -> bool:
-        if self._peak_fd is not None:
-            os.close(self._peak_fd)
-            self._peak_fd = None
+        for name in ("_peak_fd", "_max_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)
         if self.dirs:
             self.kill_all(timeout)
         deadline = time.monotonic() + timeout

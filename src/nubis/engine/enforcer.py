@@ -19,6 +19,10 @@ function is known), exec launchers run :func:`~nubis.engine.confinement.exec_arg
 :meth:`Enforcer.release` gives the uid back and removes the cgroup (killing whatever is left in
 it, including processes that left the environment's process group) once the environment is gone.
 
+Where no memory cgroup can be had (or ``NUBIS_CGROUPS=0``), MemorySize is kept by the fallback of
+:mod:`nubis.engine.memguard` (``RLIMIT_AS`` backstop + an RSS watchdog); ``enforced`` then lists
+``memory-watchdog``. Each environment watches its memory through :meth:`Enforcer.memory_guard`.
+
 ``NUBIS_ISOLATION=0`` (or ``Engine(isolation=False)``) turns all of it off: environments are then
 plain processes of the server's user, and the warning says so.
 """
@@ -36,10 +40,12 @@ from typing import Iterable
 from . import cgroups as cg
 from . import confinement as cf
 from . import isolation
+from .memguard import MemoryGuard, RssWatchdog
 
 log = logging.getLogger("nubis.engine")
 
 ENABLE_ENV = "NUBIS_ISOLATION"  # "0" / "off" / "false": no confinement, no cgroups
+CGROUPS_ENV = "NUBIS_CGROUPS"  # "0": no cgroups even where writable (MemorySize by RLIMIT_AS + RSS watchdog)
 SHARED_ENV = "NUBIS_SHARED_DIRS"  # ":"-separated host dirs every environment sees read-write (opt-in)
 PID_NS_ENV = "NUBIS_PID_NAMESPACE"  # "1": a pid namespace per exec'd environment (a second fork)
 OPT = "/opt"  # where Lambda mounts a function's layers
@@ -147,6 +153,7 @@ class Enforcer:
         self.opt_usable = False
         self.scope = ""
         self.features: list[str] = []
+        self.watchdog: RssWatchdog | None = None  # MemorySize without cgroups
         self._warned: set[str] = set()
         self._pending: set[asyncio.Future] = set()
         self._runtime_paths: tuple[str, ...] = ()
@@ -170,7 +177,9 @@ class Enforcer:
             self.pool = cf.UidPool()
             for w in self.pool.warnings:
                 log.warning("environment uids: %s", w)
-        if available.get("cgroups"):
+        if available.get("cgroups") and os.environ.get(CGROUPS_ENV, "1").strip().lower() in ("0", "off", "false", "no"):
+            log.warning("cgroups turned off (%s=0): MemorySize is kept by RLIMIT_AS and an RSS watchdog", CGROUPS_ENV)
+        elif available.get("cgroups"):
             if self.data_dir is not None:
                 self.scope = cg.scope_for(self.data_dir)
             else:
@@ -193,6 +202,9 @@ class Enforcer:
         if self.pool is None:
             can.discard("uid")
         self.features = [f for f in isolation.FEATURES if f in can]
+        if not self.cgroups:
+            self.watchdog = RssWatchdog()
+            self.features.append("memory-watchdog")
         isolation.set_enforced(self.features)
         w = isolation.probe()["warning"]
         if w:
@@ -390,6 +402,20 @@ class Enforcer:
             if uid is not None and self.pool is not None:
                 self.pool.release(uid)
 
+    def memory_guard(self, lim: EnvLimits | None, pid: int, memory_mb: int, on_exceeded) -> MemoryGuard:
+        """What watches an environment's memory: its cgroup's OOM notification, else (isolation on,
+        no cgroup) the RSS watchdog; with isolation off it only measures Max Memory Used."""
+        group = lim.group if lim is not None else None
+        watchdog = self.watchdog if self.enabled and group is None else None
+        if watchdog is None and self.enabled and group is None and lim is not None and lim.cfg is not None:
+            watchdog = self._fallback_watchdog()  # cgroups on, but this environment got none
+        return MemoryGuard(memory_mb, pid, on_exceeded, group=group, watchdog=watchdog)
+
+    def _fallback_watchdog(self) -> RssWatchdog:
+        if self.watchdog is None:
+            self.watchdog = RssWatchdog()
+        return self.watchdog
+
     def check_report(self, report: dict | None) -> None:
         """A confinement report from a new environment: log each kind of refusal once."""
         if not report:
@@ -406,6 +432,8 @@ class Enforcer:
     async def close(self) -> None:
         """Wait for pending cgroup removals; remove this engine's cgroup scope."""
         self._closed = True
+        if self.watchdog is not None:
+            await self.watchdog.close()
         stock, self._stock = self._stock, []
         for g in stock:
             self.release_group(g)

@@ -241,7 +241,8 @@ class Environment:
         # confinement report (enforcer.Enforcer); None: a plain process.
         self.limits = limits
         self.enforcer = enforcer
-        self.oom = False  # the kernel's OOM killer ended it
+        self.oom = False  # it went past MemorySize (the kernel's OOM killer or the memory guard ended it)
+        self.guard = None  # memguard.MemoryGuard once the process exists
         # Optional: an object with ``async prepare()`` and ``async launch(argv, cwd=, env=)``
         # returning a sandbox handle (e.g. the Python zygote); default: Sandbox.launch (exec).
         self.launcher = launcher
@@ -337,6 +338,7 @@ class Environment:
         self._exited = loop.create_future()
         self._log_eof = loop.create_future()
         sb.watch(loop, self._on_exit)
+        self._guard_memory(loop)
         try:
             self._ctl, _ = await loop.connect_accepted_socket(lambda: _ControlProtocol(self), sock=sb.control)
             log_file = os.fdopen(sb.log_fd, "rb", buffering=0, closefd=True)
@@ -355,6 +357,30 @@ class Environment:
             outcome.max_rss_kb = outcome.max_rss_kb or self.peak_rss_kb()
             self.kill()
         return outcome, outcome.duration_ms
+
+    def _guard_memory(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Watch the environment's memory (MemorySize, Max Memory Used): see memguard."""
+        if self.enforcer is None or self.pid is None or self.state == "dead":
+            return
+        self.guard = self.enforcer.memory_guard(self.limits, self.pid, self.spec.memory_mb, self._on_memory_exceeded)
+        self.guard.start(loop, rlimit_as=self.spec.runtime.startswith("python"))
+
+    def _on_memory_exceeded(self) -> None:
+        """Past MemorySize (one of its processes was OOM-killed, or the watchdog saw too much):
+        the whole environment ends, as on Lambda; a running phase ends with Runtime.OutOfMemory."""
+        self.oom = True
+        if self._waiter is not None and not self._failing:
+            self._failing = True
+            self.kill()
+            self._fail_task = asyncio.ensure_future(self._fail("exit", None))
+        else:
+            self.kill()
+
+    def _memory_peak_kb(self, rss_kb: int) -> int:
+        """This invocation's Max Memory Used in kB: the runtime's peak RSS or the environment's
+        measured peak (cgroup / watchdog), whichever is larger."""
+        g = self.guard
+        return max(rss_kb, g.peak_kb()) if g is not None else rss_kb
 
     def check_confinement(self) -> None:
         """Hand the confinement report (if any arrived) to the enforcer, which logs refusals once."""
@@ -391,6 +417,8 @@ class Environment:
             parts.append(tr)
         parts.append(payload)
         size = len(head) + len(rid) + len(arn) + len(cc or b"") + len(tr or b"") + len(payload)
+        if self.guard is not None:
+            self.guard.begin()
         fut = self._arm(rid, timeout_s, time.perf_counter())
         self._ctl.write(HDR.pack(size + 1, FT_INVOKE) + b"".join(parts))  # type: ignore[union-attr]
         return fut
@@ -435,6 +463,9 @@ class Environment:
             self._complete()
 
     def _complete(self) -> None:
+        if self.guard is not None and self.guard.tripped(self._frame_rss):
+            self._on_memory_exceeded()  # e.g. a child was OOM-killed and the handler answered anyway
+            return
         waiter = self._waiter
         self._waiter = None
         if self._timer is not None:
@@ -444,7 +475,7 @@ class Environment:
         duration_ms = (self._t_end - self._t0) * 1000.0
         kind = _FRAME_KINDS.get(ftype, "error")
         self._resolve(waiter, Outcome(kind, body, self._phase_events or [], duration_ms,
-                                      max_rss_kb=self.max_rss_kb if self._frame_rss else None))
+                                      max_rss_kb=self._memory_peak_kb(self._frame_rss) if self._frame_rss else None))
 
     def _resolve(self, waiter: asyncio.Future | None, outcome: Outcome) -> None:
         if waiter is None:
@@ -582,10 +613,11 @@ class Environment:
             self._timer = None
         if duration_ms is None:
             duration_ms = (t_detect - self._t0) * 1000.0
+        max_kb = self._memory_peak_kb(self.max_rss_kb)
         self._die()
         self._resolve(
             waiter,
-            Outcome(kind, b"", events, duration_ms, exit_status=status, max_rss_kb=self.max_rss_kb or None,
+            Outcome(kind, b"", events, duration_ms, exit_status=status, max_rss_kb=max_kb or None,
                     oom=self.oom and kind == "exit"),
         )
 
@@ -604,6 +636,8 @@ class Environment:
         if self.state == "dead":
             return
         self.state = "dead"
+        if self.guard is not None:
+            self.guard.close()
         if self._ctl is not None:
             self._ctl.close()
         if self.sandbox is not None:

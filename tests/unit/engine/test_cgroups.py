@@ -224,6 +224,37 @@ def test_peak_memory_is_read_and_reset(make_group):
 
 
 @needs_cgroups
+def test_oom_eventfd_fires_when_a_child_is_oom_killed(make_group):
+    """cgroup v1 kills only the largest process; the eventfd says the environment hit its limit
+    (memguard then ends all of it). The window peak resets without touching the OOM window."""
+    g = make_group(64)
+    if g.versions["memory"] != 1:
+        pytest.skip("OOM notification by eventfd is cgroup v1")
+    efd = g.oom_eventfd()
+    assert efd is not None
+    try:
+        with pytest.raises(BlockingIOError):
+            os.eventfd_read(efd)
+
+        def parent_of_a_hog():
+            pid = os.fork()
+            if pid == 0:
+                blocks = [b"x" * (8 * MB) for _ in range(64)]
+                os._exit(len(blocks) & 1)
+            _, st = os.waitpid(pid, 0)
+            return os.WTERMSIG(st) if os.WIFSIGNALED(st) else -1
+
+        o = Confined(confined_cfg(g), parent_of_a_hog).wait()
+        assert o.result == signal.SIGKILL  # the child was killed, its parent carried on
+        assert os.eventfd_read(efd) >= 1 and g.oom_killed()
+        assert g.window_peak_bytes() >= 56 * MB
+        assert g.new_window()
+        assert g.window_peak_bytes() < 8 * MB and g.oom_killed()
+    finally:
+        os.close(efd)
+
+
+@needs_cgroups
 def test_allocation_past_the_limit_is_oom_killed(make_group):
     g = make_group(64)
 
