@@ -62,6 +62,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import select  # noqa: E402
 import signal  # noqa: E402
+import _signal  # noqa: E402  (signal's C module: no enum wrapping)
 import socket  # noqa: E402
 import time  # noqa: E402
 
@@ -71,6 +72,22 @@ _RECV_BUF = 256 * 1024  # a job: the function's environment (Lambda allows 4 KB 
 _FRESH_SIGNALS = {signal.SIGINT: signal.default_int_handler, signal.SIGPIPE: signal.SIG_IGN}
 if hasattr(signal, "SIGXFSZ"):
     _FRESH_SIGNALS[signal.SIGXFSZ] = signal.SIG_IGN
+
+
+def _signal_resets():
+    """(signal number, handler) for each signal whose disposition differs from a fresh
+    interpreter's (a handler installed from C shows as None: reset too)."""
+    out = []
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        want = _FRESH_SIGNALS.get(sig, signal.SIG_DFL)
+        try:
+            if signal.getsignal(sig) is not want:
+                out.append((int(sig), int(want) if isinstance(want, int) else want))  # _signal wants plain ints
+        except (OSError, ValueError):  # pragma: no cover
+            pass
+    return tuple(out)
 
 
 def _prctl():
@@ -189,6 +206,9 @@ class Zygote:
         self.wake_r, self.wake_w = r, w
         signal.set_wakeup_fd(w)
         signal.signal(signal.SIGCHLD, _on_sigchld)
+        # What a spare must reset to look freshly started, worked out once here (the zygote's own
+        # handlers do not change once it serves) rather than by ~120 enum-wrapped calls per spare.
+        self.signal_resets = _signal_resets()
 
     # ------------------------------------------------------------------ loop
 
@@ -356,13 +376,9 @@ class Zygote:
         keep = job_sock.fileno()
         os.closerange(3, keep)  # anything else inherited, as close_fds=True would do
         os.closerange(keep + 1, 1 << 20)
-        for sig in signal.valid_signals():
-            if sig in (signal.SIGKILL, signal.SIGSTOP):
-                continue
-            want = _FRESH_SIGNALS.get(sig, signal.SIG_DFL)
+        for sig, want in self.signal_resets:
             try:
-                if signal.getsignal(sig) is not want:
-                    signal.signal(sig, want)
+                _signal.signal(sig, want)
             except (OSError, ValueError):  # pragma: no cover
                 pass
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
