@@ -282,11 +282,42 @@ class Zygote:
         if req.get("t") == "spare":
             tags = req.get("tags") or ()
             cgroups = req.get("cgroups") or ()
+            if len(tags) == 1:
+                job = self._fork_spare(tags[0], cgroups[0] if cgroups else None)
+            else:
+                job = self._fork_spares(tags, cgroups)
+            if job is not None:
+                self.rehearsal = not req.get("now")
+                return job
+        return None
+
+    def _fork_spares(self, tags, cgroups):
+        """A batch (a burst): fork them all, then register and announce them. Every fork
+        write-protects the zygote's pages again, so the loop between two forks does as little
+        as it can (each page it writes is copied once per fork); the replies come after."""
+        born = []
+        try:
             for i, tag in enumerate(tags):
-                job = self._fork_spare(tag, cgroups[i] if i < len(cgroups) else None)
-                if job is not None:
-                    self.rehearsal = not req.get("now")
-                    return job
+                mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                gc.freeze()
+                try:
+                    pid = os.fork()
+                except OSError:
+                    mine.close()
+                    theirs.close()
+                    break  # the engine's next request tries again
+                if pid == 0:
+                    for _pid, other, _tag in born:  # the engine's ends of the spares forked before
+                        other.close()
+                    theirs.close()
+                    self.spare_cgroup = (cgroups[i] if i < len(cgroups) else None) or ()
+                    return mine
+                mine.close()
+                born.append((pid, theirs, tag))
+        finally:
+            if os.getpid() == self.pid:
+                for pid, theirs, tag in born:
+                    self._announce(pid, theirs, tag)
         return None
 
     def _fork_spare(self, tag=None, cgroup=None):
@@ -305,12 +336,20 @@ class Zygote:
             self.spare_cgroup = cgroup or ()
             return mine
         mine.close()
-        pidfd = os.pidfd_open(pid)
+        self._announce(pid, theirs, tag)
+        return None
+
+    def _announce(self, pid, theirs, tag):
+        """Watch a new spare and hand the engine its pidfd and job socket."""
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:  # pragma: no cover - our own unreaped child
+            theirs.close()
+            return
         self.children[pidfd] = pid
         self.poller.register(pidfd, select.POLLIN)
         self._reply({"t": "s", "pid": pid, "tag": tag}, [pidfd, theirs.fileno()])
         theirs.close()
-        return None
 
     def _reap(self, pidfd):
         pid = self.children.pop(pidfd, None)
