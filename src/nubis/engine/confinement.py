@@ -585,6 +585,10 @@ def warm(config: ConfinementConfig | None = None) -> None:
             if part:
                 _compiled(part)
     _cap_last()
+    if config is not None:  # a spare's mount plan (see prepare(split=True, for_uid=UID_BASE))
+        uid = config.uid if config.uid is not None else UID_BASE
+        gid = config.gid if config.gid is not None else uid
+        _plan_cache[_plan_key(config, uid, gid)] = _plan_mounts(config, uid, gid)
 
 
 # --------------------------------------------------------------------------- pid namespace
@@ -862,6 +866,95 @@ def _bind_pairs(cfg: ConfinementConfig) -> list[tuple[str, str]]:
     return pairs
 
 
+class _MountPlan:
+    """Phase one's look at the host (realpaths, stats, which ancestors need a cover): what
+    :func:`_mounts_prepare` then mounts. Pure lookups, so a zygote works it out once
+    (:func:`warm`) and every spare it forks starts from the result."""
+
+    __slots__ = ("covers", "writable", "hidden", "resolved", "tmp_mb", "binds", "shared", "skipped", "refused")
+
+    def __init__(self) -> None:
+        self.covers: dict[str, str] = {}
+        self.writable: dict[str, str] = {}
+        self.hidden: set[str] = set()
+        self.resolved: dict[str, str] = {}
+        self.tmp_mb: int | None = None
+        self.binds: list[str] = []
+        self.shared: list[str] = []
+        self.skipped: list[str] = []
+        self.refused: list[tuple[str, str]] = []
+
+
+_plan_cache: dict = {}
+
+
+def _plan_key(cfg: ConfinementConfig, uid: int | None, gid: int | None) -> tuple:
+    return (cfg.tmp_mb, cfg.shm_mb, cfg.hide, cfg.readonly_paths, cfg.shared, cfg.code_dir, cfg.task_root_alias,
+            cfg.binds, uid, gid)
+
+
+def _plan_mounts(cfg: ConfinementConfig, uid: int | None, gid: int | None) -> _MountPlan:
+    plan = _MountPlan()
+    covers, writable = plan.covers, plan.writable
+    if cfg.tmp_mb is not None:
+        writable["/tmp"] = f"size={int(cfg.tmp_mb)}m,mode=1777"
+        plan.tmp_mb = int(cfg.tmp_mb)
+    if cfg.shm_mb is not None and os.path.isdir("/dev/shm"):
+        writable["/dev/shm"] = f"size={int(cfg.shm_mb)}m,mode=1777"
+
+    hidden = plan.hidden = {os.path.realpath(h) for h in cfg.hide}
+    for h in sorted(hidden):
+        if os.path.isdir(h):
+            covers[h] = f"hide {h}"
+        else:
+            plan.skipped.append(f"hide {h} (not a directory)")
+
+    # Sources and targets of the function's binds, resolved while the host's view is intact.
+    pairs = _bind_pairs(cfg)
+    for src, target in pairs:
+        plan.resolved[target] = os.path.realpath(target)
+        plan.resolved[src] = os.path.realpath(src)
+
+    wanted: list[str] = []
+    for p in cfg.readonly_paths:
+        p = os.path.realpath(p)
+        if not os.path.exists(p):
+            plan.skipped.append(f"readonly {p} (missing)")
+            continue
+        wanted.append(p)
+    for p in wanted:
+        try:
+            st = os.stat(p)
+        except OSError as e:
+            plan.refused.append((f"expose {p}", _err(e.errno)))
+            continue
+        if uid is not None and not _can_read(st, uid, gid):
+            plan.refused.append((f"expose {p}", f"not readable by uid {uid} (mode {oct(st.st_mode & 0o7777)})"))
+    if uid is not None:
+        sub = Report()
+        _add_ancestor_covers(wanted + [plan.resolved[t] for _s, t in pairs], uid, gid, covers, sub)
+        plan.refused += sub.refused
+    # Everything wanted that now lies under a cover (or a private tmpfs) gets a bind.
+    # (Strictly under: a wanted path that *is* a private tmpfs or a hidden dir, such as
+    # /tmp showing up in sys.path, must not undo it.)
+    for p in cfg.shared or ():
+        p = os.path.realpath(p)
+        if not os.path.isdir(p):
+            plan.skipped.append(f"share {p} (not a directory)")
+        elif any(_under(p, h) for h in hidden):
+            plan.refused.append((f"share {p}", "it is, or is inside, a hidden dir"))
+        else:
+            plan.shared.append(p)
+    all_covers = list(covers) + list(writable)
+    for p in wanted:
+        if any(_under(w, p) for w in writable) or p in hidden:
+            plan.skipped.append(f"expose {p} (it is, or contains, a private or hidden dir)")
+            continue
+        if any(_under(p, c) and p != c for c in all_covers) and p not in plan.binds:
+            plan.binds.append(p)
+    return plan
+
+
 def _mounts_prepare(prep: Prepared, uid: int | None, gid: int | None) -> None:
     """Phase one of the mounts: private tree, tmpfs covers (left writable), the runtime's
     read-only paths, a fresh /proc."""
@@ -873,63 +966,17 @@ def _mounts_prepare(prep: Prepared, uid: int | None, gid: int | None) -> None:
         report.refused.append(("make mounts private", _err(e.errno)))
         return  # without a private tree every further mount would leak to the host
     prep.mounts_ok = True
+    plan = _plan_cache.get(_plan_key(cfg, uid, gid)) or _plan_mounts(cfg, uid, gid)
     covers, writable = prep.covers, prep.writable
-    if cfg.tmp_mb is not None:
-        writable["/tmp"] = f"size={int(cfg.tmp_mb)}m,mode=1777"
-        prep.tmp_mb = int(cfg.tmp_mb)
-    if cfg.shm_mb is not None and os.path.isdir("/dev/shm"):
-        writable["/dev/shm"] = f"size={int(cfg.shm_mb)}m,mode=1777"
-
-    hidden = prep.hidden = {os.path.realpath(h) for h in cfg.hide}
-    for h in sorted(hidden):
-        if os.path.isdir(h):
-            covers[h] = f"hide {h}"
-        else:
-            report.skipped.append(f"hide {h} (not a directory)")
-
-    # Sources and targets of the function's binds, resolved while the host's view is intact.
-    pairs = _bind_pairs(cfg)
-    for src, target in pairs:
-        prep.resolved[target] = os.path.realpath(target)
-        prep.resolved[src] = os.path.realpath(src)
-
-    wanted: list[str] = []
-    for p in cfg.readonly_paths:
-        p = os.path.realpath(p)
-        if not os.path.exists(p):
-            report.skipped.append(f"readonly {p} (missing)")
-            continue
-        wanted.append(p)
-    for p in wanted:
-        try:
-            st = os.stat(p)
-        except OSError as e:
-            report.refused.append((f"expose {p}", _err(e.errno)))
-            continue
-        if uid is not None and not _can_read(st, uid, gid):
-            report.refused.append((f"expose {p}", f"not readable by uid {uid} (mode {oct(st.st_mode & 0o7777)})"))
-    if uid is not None:
-        _add_ancestor_covers(wanted + [prep.resolved[t] for _s, t in pairs], uid, gid, covers, report)
-    # Everything wanted that now lies under a cover (or a private tmpfs) gets a bind.
-    # (Strictly under: a wanted path that *is* a private tmpfs or a hidden dir, such as
-    # /tmp showing up in sys.path, must not undo it.)
-    shared: list[str] = []
-    for p in cfg.shared or ():
-        p = os.path.realpath(p)
-        if not os.path.isdir(p):
-            report.skipped.append(f"share {p} (not a directory)")
-        elif any(_under(p, h) for h in hidden):
-            report.refused.append((f"share {p}", "it is, or is inside, a hidden dir"))
-        else:
-            shared.append(p)
-    all_covers = list(covers) + list(writable)
-    binds: list[str] = []
-    for p in wanted:
-        if any(_under(w, p) for w in writable) or p in hidden:
-            report.skipped.append(f"expose {p} (it is, or contains, a private or hidden dir)")
-            continue
-        if any(_under(p, c) and p != c for c in all_covers) and p not in binds:
-            binds.append(p)
+    covers.update(plan.covers)
+    writable.update(plan.writable)
+    if plan.tmp_mb is not None:
+        prep.tmp_mb = plan.tmp_mb
+    prep.hidden = set(plan.hidden)
+    prep.resolved.update(plan.resolved)
+    report.skipped += plan.skipped
+    report.refused += plan.refused
+    binds, shared = plan.binds, plan.shared
 
     fds: dict[str, int] = {}
     try:

@@ -15,7 +15,8 @@ waits for RCU grace periods): back-to-back cold starts would otherwise wait for 
 is one message from the engine straight to the oldest spare (the function's environment, cwd,
 control socket and log pipe); its replacement is asked for ``SPARE_DELAY_S`` later, so that its
 fork does not compete with the INIT for the CPU. Launches that find no spare wait for one (a
-burst asks for one per launch, ``SPARE_BATCH`` per message).
+burst asks for one per launch: the launches of one loop iteration in one message of at most
+``SPARE_BATCH``, which the zygote forks as a batch).
 
 The environment gets a :class:`ForkedSandbox`, the same handle as the exec launcher's
 :class:`~nubis.engine.sandbox.Sandbox` (pid, control socket, log pipe, ``watch``, ``kill``). The
@@ -390,7 +391,8 @@ class ZygoteLauncher:
         self._spare_waiters: list[asyncio.Future] = []
         self._spares_asked = 0  # asked of the zygote, not arrived yet
         self._write_wait = False  # a spare request waits for room in the socket buffer
-        self._replenish: asyncio.TimerHandle | None = None
+        self._replenish: asyncio.Handle | None = None
+        self._asking_soon = False  # _ask_spares is due at the end of this loop iteration
         self._children: dict[int, ForkedSandbox] = {}
         self._idle_since: float | None = None
         self._retry_at = 0.0
@@ -759,7 +761,7 @@ class ZygoteLauncher:
             raise _ZygoteGone()
         fut = self._loop.create_future()
         self._spare_waiters.append(fut)
-        self._ask_spares()
+        self._ask_soon()
         try:
             return await asyncio.wait_for(asyncio.shield(fut), FORK_TIMEOUT_S)
         except BaseException as e:
@@ -773,9 +775,20 @@ class ZygoteLauncher:
                 raise _ZygoteGone()
             raise
 
+    def _ask_soon(self) -> None:
+        """:meth:`_ask_spares` once the launches of this loop iteration have all asked: those of a
+        burst share one request, which the zygote forks as a batch."""
+        if self._asking_soon or self._loop is None:
+            return
+        if self._replenish is not None:
+            self._replenish.cancel()
+        self._asking_soon = True
+        self._replenish = self._loop.call_soon(self._ask_spares)
+
     def _ask_spares(self) -> None:
         """Keep ``SPARES`` spares in reserve, plus one per waiting launch. A burst asks for many in
         one message per ``SPARE_BATCH`` (the socket buffer would drop requests sent one by one)."""
+        self._asking_soon = False
         if self._replenish is not None:
             self._replenish.cancel()
             self._replenish = None
@@ -925,6 +938,7 @@ class ZygoteLauncher:
         if self._replenish is not None:
             self._replenish.cancel()
             self._replenish = None
+        self._asking_soon = False
         waiters, self._spare_waiters = self._spare_waiters, []
         for fut in waiters:
             if not fut.done():

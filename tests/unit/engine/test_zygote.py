@@ -443,6 +443,39 @@ def test_a_forked_environment_looks_like_an_exec_d_one(run, make_engine, rec, co
     assert forked == execd
 
 
+def test_environments_forked_in_a_batch_look_like_an_exec_d_one(run, make_engine, rec, code):
+    """A burst's spares are forked in one batch (the zygote announces them after the last fork):
+    each must still start with only its own fds, fresh signal dispositions and its own seed."""
+    spec = make_spec(code(PARITY))
+
+    async def burst():
+        eng = make_engine()
+        try:
+            await eng.zygote.prepare()
+            while eng.zygote._spares:  # no spare in reserve: the burst's launches all wait together
+                eng.zygote._spares.pop().close()
+            rs = await asyncio.gather(*(eng.invoke(spec, make_inv(spec)) for _ in range(5)))
+            return rs, eng.zygote.forks
+        finally:
+            await eng.shutdown()
+
+    async def execd():
+        eng = make_engine(zygote=False)
+        try:
+            return await eng.invoke(spec, make_inv(spec))
+        finally:
+            await eng.shutdown()
+
+    rs, forks = run(burst())
+    ref = _body(run(execd()))
+    assert forks == 5 and all(r.cold and r.function_error is None for r in rs)
+    bodies = [_body(r) for r in rs]
+    assert len({b.pop("random") for b in bodies}) == 5
+    ref.pop("random")
+    for b in bodies:
+        assert b == ref
+
+
 def test_code_that_shadows_a_preloaded_module_is_exec_d(run, make_engine, rec, code):
     d = code('VERSION = "vendored"\n', name="urllib3/__init__.py")
     Path(d, "app.py").write_text(

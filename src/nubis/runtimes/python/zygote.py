@@ -62,6 +62,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import select  # noqa: E402
 import signal  # noqa: E402
+import _signal  # noqa: E402  (signal's C module: no enum wrapping)
 import socket  # noqa: E402
 import time  # noqa: E402
 
@@ -71,6 +72,22 @@ _RECV_BUF = 256 * 1024  # a job: the function's environment (Lambda allows 4 KB 
 _FRESH_SIGNALS = {signal.SIGINT: signal.default_int_handler, signal.SIGPIPE: signal.SIG_IGN}
 if hasattr(signal, "SIGXFSZ"):
     _FRESH_SIGNALS[signal.SIGXFSZ] = signal.SIG_IGN
+
+
+def _signal_resets():
+    """(signal number, handler) for each signal whose disposition differs from a fresh
+    interpreter's (a handler installed from C shows as None: reset too)."""
+    out = []
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        want = _FRESH_SIGNALS.get(sig, signal.SIG_DFL)
+        try:
+            if signal.getsignal(sig) is not want:
+                out.append((int(sig), int(want) if isinstance(want, int) else want))  # _signal wants plain ints
+        except (OSError, ValueError):  # pragma: no cover
+            pass
+    return tuple(out)
 
 
 def _prctl():
@@ -189,6 +206,9 @@ class Zygote:
         self.wake_r, self.wake_w = r, w
         signal.set_wakeup_fd(w)
         signal.signal(signal.SIGCHLD, _on_sigchld)
+        # What a spare must reset to look freshly started, worked out once here (the zygote's own
+        # handlers do not change once it serves) rather than by ~120 enum-wrapped calls per spare.
+        self.signal_resets = _signal_resets()
 
     # ------------------------------------------------------------------ loop
 
@@ -262,11 +282,42 @@ class Zygote:
         if req.get("t") == "spare":
             tags = req.get("tags") or ()
             cgroups = req.get("cgroups") or ()
+            if len(tags) == 1:
+                job = self._fork_spare(tags[0], cgroups[0] if cgroups else None)
+            else:
+                job = self._fork_spares(tags, cgroups)
+            if job is not None:
+                self.rehearsal = not req.get("now")
+                return job
+        return None
+
+    def _fork_spares(self, tags, cgroups):
+        """A batch (a burst): fork them all, then register and announce them. Every fork
+        write-protects the zygote's pages again, so the loop between two forks does as little
+        as it can (each page it writes is copied once per fork); the replies come after."""
+        born = []
+        try:
             for i, tag in enumerate(tags):
-                job = self._fork_spare(tag, cgroups[i] if i < len(cgroups) else None)
-                if job is not None:
-                    self.rehearsal = not req.get("now")
-                    return job
+                mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                gc.freeze()
+                try:
+                    pid = os.fork()
+                except OSError:
+                    mine.close()
+                    theirs.close()
+                    break  # the engine's next request tries again
+                if pid == 0:
+                    for _pid, other, _tag in born:  # the engine's ends of the spares forked before
+                        other.close()
+                    theirs.close()
+                    self.spare_cgroup = (cgroups[i] if i < len(cgroups) else None) or ()
+                    return mine
+                mine.close()
+                born.append((pid, theirs, tag))
+        finally:
+            if os.getpid() == self.pid:
+                for pid, theirs, tag in born:
+                    self._announce(pid, theirs, tag)
         return None
 
     def _fork_spare(self, tag=None, cgroup=None):
@@ -285,12 +336,20 @@ class Zygote:
             self.spare_cgroup = cgroup or ()
             return mine
         mine.close()
-        pidfd = os.pidfd_open(pid)
+        self._announce(pid, theirs, tag)
+        return None
+
+    def _announce(self, pid, theirs, tag):
+        """Watch a new spare and hand the engine its pidfd and job socket."""
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:  # pragma: no cover - our own unreaped child
+            theirs.close()
+            return
         self.children[pidfd] = pid
         self.poller.register(pidfd, select.POLLIN)
         self._reply({"t": "s", "pid": pid, "tag": tag}, [pidfd, theirs.fileno()])
         theirs.close()
-        return None
 
     def _reap(self, pidfd):
         pid = self.children.pop(pidfd, None)
@@ -356,13 +415,9 @@ class Zygote:
         keep = job_sock.fileno()
         os.closerange(3, keep)  # anything else inherited, as close_fds=True would do
         os.closerange(keep + 1, 1 << 20)
-        for sig in signal.valid_signals():
-            if sig in (signal.SIGKILL, signal.SIGSTOP):
-                continue
-            want = _FRESH_SIGNALS.get(sig, signal.SIG_DFL)
+        for sig, want in self.signal_resets:
             try:
-                if signal.getsignal(sig) is not want:
-                    signal.signal(sig, want)
+                _signal.signal(sig, want)
             except (OSError, ValueError):  # pragma: no cover
                 pass
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
