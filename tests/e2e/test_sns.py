@@ -545,7 +545,9 @@ def test_accepted_publishes_survive_kill_9(tmp_path):
     sub = sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=url, ReturnSubscriptionArn=True)["SubscriptionArn"]
     sns.set_subscription_attributes(SubscriptionArn=sub, AttributeName="DeliveryPolicy", AttributeValue=json.dumps(
         {"healthyRetryPolicy": {"numRetries": 100, "minDelayTarget": 1, "maxDelayTarget": 1}}))
-    fn = create_function(lam, RECORDER, Environment={"Variables": {"OUT_DIR": str(out)}}, Timeout=30)
+    # a slow function: nothing is recorded yet when the server dies right after the publishes
+    slow = RECORDER.replace("def handler(event, context):", "def handler(event, context):\n    __import__('time').sleep(1)")
+    fn = create_function(lam, slow, Environment={"Variables": {"OUT_DIR": str(out)}}, Timeout=30)
     lam.add_permission(FunctionName=fn, StatementId="sns", Action="lambda:InvokeFunction",
                        Principal="sns.amazonaws.com", SourceArn=topic)
     sns.subscribe(TopicArn=topic, Protocol="lambda",
