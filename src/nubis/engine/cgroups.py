@@ -724,18 +724,23 @@ def cleanup_stale(scope: str | None = None, parent: str | None = None, remove_pa
     return removed
 
 
+def _scope_dirs(parent: str | None):
+    """(controller, base dir, scope names) for each mounted controller whose base dir exists."""
+    for c, h in layout().items():
+        base = _join(h.mount, _base_rel(h, parent))
+        try:
+            yield c, base, [n for n in os.listdir(base) if os.path.isdir(f"{base}/{n}")]
+        except FileNotFoundError:
+            continue
+
+
 def cleanup_dead(parent: str | None = None, min_age_s: float = 5.0) -> list[str]:
     """Remove the scopes named ``pid-N`` or ``probe-N[-...]`` whose process N is gone
     (servers or probes killed before they could clean up) and that are older than
     ``min_age_s`` (so that a scope being created right now is never raced)."""
     now = time.time()
     removed: list[str] = []
-    for c, h in layout().items():
-        base = _join(h.mount, _base_rel(h, parent))
-        try:
-            scopes = [n for n in os.listdir(base) if os.path.isdir(f"{base}/{n}")]
-        except FileNotFoundError:
-            continue
+    for c, base, scopes in _scope_dirs(parent):
         for name in scopes:
             kind, _, rest = name.partition("-")
             pid = rest.split("-", 1)[0]
@@ -764,12 +769,7 @@ def cleanup_abandoned(parent: str | None = None, min_age_s: float = 120.0) -> li
     safe. Groups with processes in them are left alone."""
     now = time.time()
     removed: list[str] = []
-    for c, h in layout().items():
-        base = _join(h.mount, _base_rel(h, parent))
-        try:
-            scopes = [n for n in os.listdir(base) if os.path.isdir(f"{base}/{n}")]
-        except FileNotFoundError:
-            continue
+    for _c, base, scopes in _scope_dirs(parent):
         for name in scopes:
             sdir = f"{base}/{name}"
             try:

@@ -397,8 +397,8 @@ class Zygote:
 
     # ------------------------------------------------------------------ in a spare
 
-    def become_spare(self, job_sock):
-        """Everything a new runtime process needs that does not depend on the function."""
+    def leave_zygote(self):
+        """What a forked child drops of the zygote: its session, its sockets, pidfds and wake-up pipe."""
         os.setsid()
         _die_with(self.pid)
         signal.set_wakeup_fd(-1)
@@ -412,6 +412,10 @@ class Zygote:
             if fd is not None:
                 os.close(fd)
         self.wake_r = self.wake_w = None
+
+    def become_spare(self, job_sock):
+        """Everything a new runtime process needs that does not depend on the function."""
+        self.leave_zygote()
         keep = job_sock.fileno()
         os.closerange(3, keep)  # anything else inherited, as close_fds=True would do
         os.closerange(keep + 1, 1 << 20)
@@ -545,22 +549,10 @@ class SnapshotServer(Zygote):
     on its job socket for its control socket and log pipe: ``{}`` + fds [control, log write end]."""
 
     def become_spare(self, job_sock):
-        os.setsid()
-        _die_with(self.pid)
-        signal.set_wakeup_fd(-1)
+        self.leave_zygote()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         if _PRCTL is not None:
             _PRCTL(36, 0)  # no longer the subreaper of its siblings' orphans
-        self.sock.close()
-        self.sock = None
-        for pidfd in self.children:
-            os.close(pidfd)
-        self.children.clear()
-        self.poller = None
-        for fd in (self.wake_r, self.wake_w):
-            if fd is not None:
-                os.close(fd)
-        self.wake_r = self.wake_w = None
 
     def take_restore_job(self, job_sock):
         msg, fds, _flags, _addr = socket.recv_fds(job_sock, _RECV_BUF, 4)
