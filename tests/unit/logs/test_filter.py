@@ -4,37 +4,75 @@ from collections import defaultdict
 
 import pytest
 
-from nubis.services.logs.patterns import TextFilter, compile_pattern
+from nubis.server.errors import AwsError
+from nubis.services.logs.patterns import compile_pattern
 
 
 G = "/aws/lambda/fn"
 
+ACCESS = '1.2.3.4 bob - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" {status} {size}'
 
-@pytest.mark.parametrize("pattern, expected", [
-    ("", TextFilter()),
-    ("   ", TextFilter()),
-    ("ERROR", TextFilter(all_of=("ERROR",))),
-    ("ERROR timeout", TextFilter(all_of=("ERROR", "timeout"))),
-    ('"Task timed out" ERROR', TextFilter(all_of=("Task timed out", "ERROR"))),
-    ("?ERROR ?WARN", TextFilter(any_of=("ERROR", "WARN"))),
-    ('?"timed out" ?Exception', TextFilter(any_of=("timed out", "Exception"))),
-    ("ERROR -Exiting", TextFilter(all_of=("ERROR",), none_of=("Exiting",))),
-    ("ERROR ?WARN", TextFilter(all_of=("ERROR ?WARN",))),  # mixed: literal
-    ('{ $.level = "ERROR" }', TextFilter(all_of=('{ $.level = "ERROR" }',))),
-    ("[ip, user]", TextFilter(all_of=("[ip, user]",))),
-    ("%ERR.R%", TextFilter(all_of=("%ERR.R%",))),
-    ('"unbalanced', TextFilter(all_of=('"unbalanced',))),
-    ("- x", TextFilter(all_of=("-", "x"))),
+
+@pytest.mark.parametrize("pattern, message, expected", [
+    ("ERROR", "[ERROR] boom", True),
+    ("ERROR", "error boom", False),  # case-sensitive
+    ('"timed out" ERROR', "ERROR: Task timed out", True),
+    ("?ERROR ?WARN", "WARN slow", True),
+    ("?ERROR ?WARN", "INFO fine", False),
+    ("ERROR -Exiting", "ERROR Exiting now", False),
+    ("ERROR -Exiting", "ERROR go on", True),
+    (r"%ERR(OR)?\d+%", "code ERROR42", True),
+    (r"%ERR(OR)?\d+%", "code ERROR", False),
+    ('{ $.level = "ERROR" }', '{"level":"ERROR"}\n', True),
+    ('{ $.level = "ERROR" }', "level ERROR", False),  # not JSON: never matches
+    ("{ $.level = ERR* }", '{"level":"ERROR"}', True),
+    ('{ $.level != "ERROR" }', '{"level":"INFO"}', True),
+    ("{ $.n > 5 && $.s = ab* }", '{"n":7,"s":"abc"}', True),
+    ("{ $.n > 5 && $.s = ab* }", '{"n":3,"s":"abc"}', False),
+    ("{ $.n > 5 || $.s = ab* }", '{"n":3,"s":"abc"}', True),
+    ("{ $.n >= 7 && $.n <= 7 && $.n = 7 && $.n != 8 }", '{"n":7}', True),
+    ('{ $.n = 7 }', '{"n":"7"}', False),  # a string is not a number
+    ("{ $.a[1].id = 2 }", '{"a":[{"id":1},{"id":2}]}', True),
+    ("{ $.a[0].id = 2 }", '{"a":[{"id":1},{"id":2}]}', False),
+    ("{ $.x IS NULL }", '{"x":null}', True),
+    ("{ $.x IS NULL }", "{}", False),
+    ("{ $.x IS TRUE }", '{"x":true}', True),
+    ("{ $.x IS FALSE }", '{"x":true}', False),
+    ("{ $.x NOT EXISTS }", "{}", True),
+    ("{ $.x EXISTS }", '{"x":1}', True),
+    ('{ ($.a = 1 || $.b = 2) && $.c != "z" }', '{"b":2,"c":"y"}', True),
+    ("{ $.m = %fo+% }", '{"m":"xfooo"}', True),
+    ("[ip, user, ..., status = 4*, size > 1000]", ACCESS.format(status=404, size=2000), True),
+    ("[ip, user, ..., status = 4*, size > 1000]", ACCESS.format(status=200, size=2000), False),
+    ("[ip, user, ..., status = 4*, size > 1000]", ACCESS.format(status=404, size=20), False),
+    ("[ip, user, ident, ts, request, status, size]", ACCESS.format(status=404, size=20), True),
+    ('[ip, user, ident, ts, request = "GET / HTTP/1.0", status, size]', ACCESS.format(status=1, size=2), True),
+    ("[a, b]", "x y", True),
+    ("[a, b]", "x y z", False),  # field counts must agree without `...`
+    ("[a = x || a = q, b]", "q y", True),
+    ("", "anything", True),
 ])
-def test_compile_pattern(pattern: str, expected: TextFilter) -> None:
-    assert compile_pattern(pattern) == expected
+def test_pattern_matching(pattern: str, message: str, expected: bool) -> None:
+    assert compile_pattern(pattern).matches(message) is expected
 
 
-def test_pattern_matching_is_case_sensitive() -> None:
-    f = compile_pattern("ERROR")
-    assert f.matches("[ERROR] boom") and not f.matches("error boom")
-    assert compile_pattern("?a ?b").matches("xbx") and not compile_pattern("?a ?b").matches("xyz")
-    assert not compile_pattern("ERROR -Exiting").matches("ERROR Exiting now")
+@pytest.mark.parametrize("pattern, message", [
+    ("{ $.a = 1", "If a filter pattern starts with '{' it must end with '}'"),
+    ("[a, b", "If a filter pattern starts with '[' it must end with ']'"),
+    ("Status: timeout", "Invalid character(s) in term ':'"),
+    ('""', "Invalid character(s) in term '\"\"'"),
+    ("a(b", "Invalid character(s) in term '('"),
+    ("{ }", "Invalid filter pattern"),
+    ("{ $.a == }", "Invalid filter pattern"),
+    ('{ $.a > "x" }', "Invalid filter pattern"),
+    ("{ $.a IS MAYBE }", "Invalid filter pattern"),
+    ("%(%", "Invalid filter pattern"),
+    ("[a, b = ]", "Invalid filter pattern"),
+])
+def test_malformed_patterns(pattern: str, message: str) -> None:
+    with pytest.raises(AwsError) as info:
+        compile_pattern(pattern)
+    assert (info.value.code, str(info.value)) == ("InvalidParameterException", message)
 
 
 @pytest.fixture
@@ -83,6 +121,11 @@ def test_filter_patterns(logs, loaded: int) -> None:
     assert msgs(filt(logs, filterPattern="RequestId 2")) == ["END RequestId: 2"]
     assert msgs(filt(logs, filterPattern="error")) == []
     assert msgs(filt(logs, filterPattern='{ $.level = "ERROR" }')) == []
+    assert msgs(filt(logs, filterPattern="%Task|boom%")) == ["[ERROR] boom Exiting", "[ERROR] Task timed out"]
+    assert msgs(filt(logs, filterPattern="[level, ..., word = fine]")) == ["[INFO] fine"]
+    err = logs.error("FilterLogEvents", logGroupName=G, filterPattern="{ $.x = ")
+    assert (err.code, err.message) == ("InvalidParameterException",
+                                       "If a filter pattern starts with '{' it must end with '}'")
 
 
 def test_pagination(logs, loaded: int) -> None:

@@ -16,7 +16,7 @@ from ..base import Provider
 from . import shapes
 from .errors import (check_retention, group_exists, group_not_found, invalid, invalid_token, limit_of,
                      stream_exists, stream_not_found)
-from .patterns import compile_pattern
+from .patterns import Pattern, compile_pattern
 from .tokens import END, LIMIT, START, Position, opaque, parse_int, parse_opaque, parse_stream_token, stream_token
 
 HOUR_MS = 3_600_000
@@ -210,6 +210,28 @@ class LogsProvider(Provider):
                 "nextForwardToken": stream_token("f", forward),
                 "nextBackwardToken": stream_token("b", backward)}
 
+    def _matching(self, ctx: RequestContext, group: str, pattern: Pattern, query: dict[str, Any],
+                  pos: Position | None, want: int) -> list[LogEvent]:
+        """Up to `want` events past `pos` that match: SQL alone for plain terms, else SQL narrows and
+        the pattern decides, a chunk at a time."""
+        descending = query["descending"]
+
+        def read(at: Position | None, limit: int) -> list[LogEvent]:
+            return self.store.events(ctx.account, ctx.region, group, after=None if descending else at,
+                                     before=at if descending else None, limit=limit, **query)
+
+        if pattern.exact:
+            return read(pos, want)
+        out: list[LogEvent] = []
+        chunk = max(want, 1000)
+        while len(out) < want:
+            rows = read(pos, chunk)
+            out += [e for e in rows if pattern.matches(e.message)]
+            if len(rows) < chunk:
+                break
+            pos = _key(rows[-1])
+        return out[:want]
+
     async def filter_log_events(self, ctx: RequestContext, params: dict) -> dict:
         """Events of a group across streams in timestamp order; `aws logs tail --follow` polls this."""
         group = shapes.group_name(params)
@@ -227,12 +249,11 @@ class LogsProvider(Provider):
             descending, pos = direction == "d", Position(parse_int(ts), parse_int(eid))
         await self._sync()
         self._require_group(ctx, group)
-        rows = self.store.events(
-            ctx.account, ctx.region, group, streams=names, stream_prefix=prefix,
-            start=_time(params, "startTime"), end=_time(params, "endTime", 1),  # endTime is inclusive here
-            after=None if descending else pos, before=pos if descending else None,
-            contains_all=list(text.all_of), contains_any=list(text.any_of), contains_none=list(text.none_of),
-            descending=descending, limit=limit + 1)
+        query = dict(streams=names, stream_prefix=prefix, start=_time(params, "startTime"),
+                     end=_time(params, "endTime", 1),  # endTime is inclusive here
+                     contains_all=list(text.all_of), contains_any=list(text.any_of),
+                     contains_none=list(text.none_of), descending=descending)
+        rows = self._matching(ctx, group, text, query, pos, limit + 1)
         page = shapes.cap_bytes(rows[:limit])
         out: dict[str, Any] = {"events": [shapes.filtered_event(e) for e in page], "searchedLogStreams": []}
         if len(page) < len(rows):
