@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from . import json_logs as J
 from . import logs as L
 from .api_environment import API_RUNTIMES, ApiRuntimes
 from .concurrency import ConcurrencyLimiter, Lease
@@ -284,6 +285,7 @@ class Engine:
                                       phase="init")
         events.append((int(time.time() * 1000), tail))
         _monotonic_timestamps(events)
+        events = J.render(events, spec, env.log_stream, env.init_type)
         try:
             self._log_sink(spec, env.log_stream, events)
         except Exception:
@@ -479,6 +481,7 @@ class Engine:
                 env.last_used = asyncio.get_running_loop().time()
                 pool.idle.insert(0, env)  # LIFO: warm on-demand environments are reused first
         _monotonic_timestamps(events)
+        events = J.render(events, spec, env.log_stream, env.init_type)
         try:
             self._log_sink(spec, env.log_stream, events)
         except Exception:
@@ -688,12 +691,14 @@ class Engine:
         events.extend(init_tail)
         events.extend(invocation)
         _monotonic_timestamps(events)
+        tail = J.render(events[first:], spec, env.log_stream, env.init_type)  # LoggingConfig applied
+        events = J.render(events[:first], spec, env.log_stream, env.init_type) + tail
         result = InvocationResult(
             request_id=rid,
             payload=payload,
             function_error=function_error,
             error_type=error_type,
-            log_tail="".join([m for _, m in events[first:]]),
+            log_tail="".join([m for _, m in tail]),
             log_stream=env.log_stream,
             executed_version=spec.version,
             start_time=start,

@@ -146,8 +146,11 @@ def lambda_environment(
             "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
             "LAMBDA_TASK_ROOT": task_root,
             "LAMBDA_RUNTIME_DIR": runtime_dir,
+            "AWS_LAMBDA_LOG_FORMAT": spec.log_format,
         }
     )
+    if spec.log_format == "JSON":  # the runtimes' own level filter (advanced logging controls)
+        env["AWS_LAMBDA_LOG_LEVEL"] = spec.app_log_level or "INFO"
     if init_type == "snap-start":
         # Not available in SnapStart functions (one snapshot, many environments and log streams).
         del env["AWS_LAMBDA_LOG_GROUP_NAME"], env["AWS_LAMBDA_LOG_STREAM_NAME"]

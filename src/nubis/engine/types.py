@@ -27,6 +27,9 @@ class FunctionSpec:
     ephemeral_mb: int = 512  # EphemeralStorage.Size: the private /tmp
     opt_dir: str | None = None  # the function's layers merged into one directory (mounted at /opt), or None
     snap_start: bool = False  # SnapStart: new environments are restored from a snapshot taken after INIT
+    log_format: str = "Text"  # LoggingConfig.LogFormat: "Text" or "JSON"
+    app_log_level: str | None = None  # LoggingConfig.ApplicationLogLevel (JSON only): TRACE .. FATAL
+    system_log_level: str | None = None  # LoggingConfig.SystemLogLevel (JSON only): DEBUG | INFO | WARN
 
     # dicts are not hashable; identity is the key.
     def __hash__(self) -> int:

@@ -364,6 +364,9 @@ def replace_line_indentation(line, indent_char, new_indent_char):
 
 def log_error(error_result):
     """RIC's text-mode error log line: one stdout write joined with \\r."""
+    if _JSON_LOGS is not None:  # LogFormat JSON
+        sys.stdout.write(_JSON_LOGS.error_line(error_result))
+        return
     description = "[ERROR]"
     etype = error_result.get("errorType")
     if etype:
@@ -428,10 +431,30 @@ def _setup_logging():
         )
     )
     level = (os.environ.get("AWS_LAMBDA_LOG_LEVEL") or "").upper()
+    if (os.environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON":  # see json_logging.py
+        _use_json_logs(handler)
+        level = _JSON_LOGS.level_from_env(level)
     if level in logging._nameToLevel:
         logger.setLevel(level)
     handler.addFilter(LambdaLoggerFilter())
     logger.addHandler(handler)
+
+
+_JSON_LOGS = None  # the json_logging module, once a function asks for LogFormat JSON
+
+
+def _use_json_logs(handler):
+    global _JSON_LOGS
+    if _JSON_LOGS is None:
+        import types
+
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "json_logging.py")
+        mod = types.ModuleType("_nubis_json_logging")
+        mod.__file__ = path
+        with open(path, "rb") as f:
+            exec(compile(f.read(), path, "exec"), mod.__dict__)
+        _JSON_LOGS = mod
+    handler.setFormatter(_JSON_LOGS.JsonFormatter())
 
 
 # --------------------------------------------------------------------------- channel

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 
+from ...server.errors import AwsError
 from .code import CodePackage
 from .functions import lambda_timestamp, new_revision
 from .names import function_arn
@@ -48,7 +49,7 @@ def new_configuration(account: str, region: str, params: dict, code: CodePackage
     for key in _COPIED:
         if key in params and params[key] is not None:
             cfg[key] = params[key]
-    _normalise(cfg)
+    _normalise(cfg, params.get("LoggingConfig"))
     return cfg
 
 
@@ -58,10 +59,12 @@ def apply_update(cfg: dict, params: dict) -> dict:
     for key in _COPIED:
         if key in params and params[key] is not None:
             out[key] = params[key]
+    if params.get("LoggingConfig") is not None:  # members not given keep their values
+        out["LoggingConfig"] = {**(cfg.get("LoggingConfig") or {}), **params["LoggingConfig"]}
     if "Runtime" in params:
         out["RuntimeVersionConfig"] = {"RuntimeVersionArn": runtime_version_arn(
             out["FunctionArn"].split(":")[3], params["Runtime"])}
-    _normalise(out)
+    _normalise(out, params.get("LoggingConfig"))
     return mark_updating(out)
 
 
@@ -91,16 +94,35 @@ def mark_failed(cfg: dict, reason: str) -> dict:
                 LastUpdateStatus="Failed", LastUpdateStatusReason=reason, LastUpdateStatusReasonCode="InternalError")
 
 
-def _normalise(cfg: dict) -> None:
+LOG_LEVELS = ("ApplicationLogLevel", "SystemLogLevel")
+
+
+def _normalise(cfg: dict, given_logging: dict | None = None) -> None:
     env = cfg.get("Environment")
     if env is not None:
         cfg["Environment"] = {"Variables": dict(env.get("Variables") or {})}
-    logging_cfg = cfg.get("LoggingConfig") or {}
-    logging_cfg.setdefault("LogFormat", "Text")
-    logging_cfg.setdefault("LogGroup", f"/aws/lambda/{cfg['FunctionName']}")
-    cfg["LoggingConfig"] = logging_cfg
+    cfg["LoggingConfig"] = logging_config(cfg.get("LoggingConfig") or {}, given_logging or {}, cfg["FunctionName"])
     snap = cfg.get("SnapStart") or {}
     cfg["SnapStart"] = {"ApplyOn": snap.get("ApplyOn", "None"), "OptimizationStatus": "Off"}
+
+
+def logging_config(merged: dict, given: dict, name: str) -> dict:
+    """LoggingConfig as AWS keeps it: log levels only with JSON (INFO unless given); levels asked for
+    with Text are refused, levels left over from an earlier JSON setting are dropped."""
+    out = dict(merged)
+    out.setdefault("LogFormat", "Text")
+    if out["LogFormat"] == "Text":
+        if any(given.get(k) for k in LOG_LEVELS):
+            raise AwsError("InvalidParameterValueException",
+                           'LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel from your '
+                           'request or change the LogFormat to "Json" and try again.')
+        for k in LOG_LEVELS:
+            out.pop(k, None)
+    else:
+        for k in LOG_LEVELS:
+            out[k] = out.get(k) or "INFO"
+    out.setdefault("LogGroup", f"/aws/lambda/{name}")
+    return {k: out[k] for k in ("LogFormat", "ApplicationLogLevel", "SystemLogLevel", "LogGroup") if k in out}
 
 
 # ListFunctions items omit these (model doc; real list items lack them).

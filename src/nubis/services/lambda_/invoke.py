@@ -104,6 +104,9 @@ class Invoker:
             region=rec.region,
             account=rec.account,
             log_group=cfg["LoggingConfig"]["LogGroup"],
+            log_format=cfg["LoggingConfig"].get("LogFormat") or "Text",
+            app_log_level=cfg["LoggingConfig"].get("ApplicationLogLevel"),
+            system_log_level=cfg["LoggingConfig"].get("SystemLogLevel"),
             extra_env={
                 # boto3 inside the function talks to this nubis, as the same account.
                 "AWS_ENDPOINT_URL": endpoint,
