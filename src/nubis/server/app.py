@@ -87,7 +87,7 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     http.stream_if = s3.wants_stream  # S3 uploads stream to disk instead of being buffered
     sns = SnsProvider(db, writer, bus, data_dir, endpoint, async_retry_scale)
     bus.topics = sns.publisher  # Lambda destinations/DLQs and S3 notifications publish to topics
-    providers = [lam, LogsProvider(logs), ApiGatewayV2Provider(db, bus), ApiGatewayProvider(db, bus, logs), s3, sqs,
+    providers = [lam, LogsProvider(logs, bus), ApiGatewayV2Provider(db, bus), ApiGatewayProvider(db, bus, logs), s3, sqs,
                  sns, CloudFormationProvider(db, endpoint, _secret(data_dir))]
     lam.verifier = verifier  # function URLs with AuthType AWS_IAM
     edge = Edge(providers, endpoint, {

@@ -9,6 +9,7 @@ import asyncio
 import time
 from typing import Any
 
+from ...events.bus import Bus
 from ...server.context import RequestContext
 from ...server.errors import AwsError
 from ...store.logs import LogEvent, LogStore
@@ -17,6 +18,7 @@ from . import shapes
 from .errors import (check_retention, group_exists, group_not_found, invalid, invalid_token, limit_of,
                      stream_exists, stream_not_found)
 from .patterns import Pattern, compile_pattern
+from .subscriptions import Filter, Subscriptions, now_ms, principals
 from .tokens import END, LIMIT, START, Position, opaque, parse_int, parse_opaque, parse_stream_token, stream_token
 
 HOUR_MS = 3_600_000
@@ -37,8 +39,16 @@ def _time(params: dict, name: str, add: int = 0) -> int | None:
 class LogsProvider(Provider):
     service = "logs"
 
-    def __init__(self, store: LogStore) -> None:
+    def __init__(self, store: LogStore, bus: Bus | None = None) -> None:
         self.store = store
+        self.subscriptions = Subscriptions(store, bus)
+        self.bus = bus
+
+    async def start(self) -> None:
+        await self.subscriptions.start()
+
+    async def stop(self) -> None:
+        await self.subscriptions.stop()
 
     def validation_error(self, operation: str, violations: list[Any]) -> AwsError | None:
         """CloudWatch Logs words model constraint failures like everyone else but codes them
@@ -64,6 +74,7 @@ class LogsProvider(Provider):
     async def delete_log_group(self, ctx: RequestContext, params: dict) -> dict:
         if not self.store.delete_group(ctx.account, ctx.region, params["logGroupName"]):
             raise group_not_found()
+        self.subscriptions.delete(ctx.account, ctx.region, params["logGroupName"])
         return {}
 
     async def describe_log_groups(self, ctx: RequestContext, params: dict) -> dict:
@@ -260,3 +271,55 @@ class LogsProvider(Provider):
             last = page[-1]
             out["nextToken"] = opaque("fle", "d" if descending else "a", last.timestamp, last.id)
         return out
+
+    # -- filters
+    async def test_metric_filter(self, ctx: RequestContext, params: dict) -> dict:
+        pattern = compile_pattern(params["filterPattern"])
+        return {"matches": [{"eventNumber": i, "eventMessage": m, "extractedValues": {}}
+                            for i, m in enumerate(params["logEventMessages"], 1) if pattern.matches(m)]}
+
+    async def put_subscription_filter(self, ctx: RequestContext, params: dict) -> dict:
+        group, name, dest = params["logGroupName"], params["filterName"], params["destinationArn"]
+        await self._sync()
+        self._require_group(ctx, group)
+        compile_pattern(params["filterPattern"])  # malformed: InvalidParameterException
+        functions = self.bus.functions if self.bus else None
+        parts = dest.split(":")
+        if len(parts) < 7 or parts[2] != "lambda" or parts[5] != "function":
+            raise invalid("Could not deliver test message to specified destination. Check if the destination "
+                          "is valid.")
+        source = shapes.group_arn(ctx.region, ctx.account, group) + ":*"
+        if functions is None or not any(functions.can_invoke(dest, principal=p, source_arn=source,
+                                                             source_account=ctx.account)
+                                        for p in principals(ctx.region)):
+            raise invalid("Could not execute the lambda function. Make sure you have given CloudWatch Logs "
+                          "permission to execute your function.")
+        old = {f.name: f for f in self.subscriptions.get(ctx.account, ctx.region, group)}.get(name)
+        f = Filter(ctx.account, ctx.region, group, name, params["filterPattern"], dest, params.get("roleArn"),
+                   params.get("distribution") or "ByLogStream", old.created if old else now_ms(),
+                   old.cursor if old else self.subscriptions.high_water())
+        if not self.subscriptions.put(f):
+            raise AwsError("LimitExceededException", "Resource limit exceeded.", 400)
+        return {}
+
+    async def describe_subscription_filters(self, ctx: RequestContext, params: dict) -> dict:
+        group = params["logGroupName"]
+        await self._sync()
+        self._require_group(ctx, group)
+        limit = limit_of(params, 50, 50)
+        prefix = params.get("filterNamePrefix") or ""
+        after = parse_opaque(params["nextToken"], "dsf", 1)[0] if params.get("nextToken") else ""
+        found = [f for f in self.subscriptions.get(ctx.account, ctx.region, group)
+                 if f.name.startswith(prefix) and f.name > after]
+        out: dict[str, Any] = {"subscriptionFilters": [f.view() for f in found[:limit]]}
+        if len(found) > limit:
+            out["nextToken"] = opaque("dsf", found[limit - 1].name)
+        return out
+
+    async def delete_subscription_filter(self, ctx: RequestContext, params: dict) -> dict:
+        group = params["logGroupName"]
+        await self._sync()
+        self._require_group(ctx, group)
+        if not self.subscriptions.delete(ctx.account, ctx.region, group, params["filterName"]):
+            raise AwsError("ResourceNotFoundException", "The specified subscription filter does not exist.", 400)
+        return {}
