@@ -359,7 +359,8 @@ def nubis_get(endpoint: str, path: str, params: dict[str, str] | None = None, ti
 
 
 def follow_logs(client: Any, group: str, start_ms: int | None, emit: Callable[[dict[str, Any]], None], *,
-                interval: float = 0.5, late_ms: int = 5000, stop: Callable[[], bool] = lambda: False) -> None:
+                interval: float = 0.5, late_ms: int = 5000, stop: Callable[[], bool] = lambda: False,
+                pattern: str | None = None) -> None:
     """Poll `filter_log_events` and emit each new event once (deduped by eventId), oldest first.
 
     Each poll re-reads the last `late_ms` before the newest event seen, so events that arrive a
@@ -369,7 +370,7 @@ def follow_logs(client: Any, group: str, start_ms: int | None, emit: Callable[[d
     while not stop():
         window = None if newest is None else max(0, newest - late_ms)
         try:
-            events = fetch_log_events(client, group, window)
+            events = fetch_log_events(client, group, window, pattern)
         except Exception as e:
             if error_code(e) != "ResourceNotFoundException":
                 raise
@@ -388,9 +389,12 @@ def follow_logs(client: Any, group: str, start_ms: int | None, emit: Callable[[d
         time.sleep(interval)
 
 
-def fetch_log_events(client: Any, group: str, start_ms: int | None) -> list[dict[str, Any]]:
-    """All events of `group` since `start_ms` (all pages), in time order."""
+def fetch_log_events(client: Any, group: str, start_ms: int | None,
+                     pattern: str | None = None) -> list[dict[str, Any]]:
+    """All events of `group` since `start_ms` (all pages) that match the filter `pattern`, in time order."""
     kwargs: dict[str, Any] = {"logGroupName": group}
+    if pattern:
+        kwargs["filterPattern"] = pattern
     if start_ms is not None:
         kwargs["startTime"] = start_ms
     events = [ev for page in client.get_paginator("filter_log_events").paginate(**kwargs)
@@ -604,12 +608,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
     start_ms = None if args.since is None else int(args.since * 1000)
     if args.follow:
         try:
-            follow_logs(client, group, start_ms, lambda ev: _print_event(ev, args.json))
+            follow_logs(client, group, start_ms, lambda ev: _print_event(ev, args.json), pattern=args.filter)
         except KeyboardInterrupt:
             pass
         return 0
     try:
-        events = fetch_log_events(client, group, start_ms)
+        events = fetch_log_events(client, group, start_ms, args.filter)
     except Exception as e:
         if error_code(e) != "ResourceNotFoundException":
             raise
@@ -890,6 +894,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only events after this: 30s, 10m, 1h, 7d, 2w ago, or an ISO time (UTC if no zone); default all")
     p.add_argument("-f", "--follow", action="store_true",
                    help="keep printing new events until Ctrl-C (with --json: one JSON event per line)")
+    p.add_argument("--filter", metavar="PATTERN",
+                   help="only events matching this CloudWatch Logs filter pattern: ERROR, '?ERROR ?WARN', "
+                        "'{ $.level = \"ERROR\" }', '[ip, user, ..., status = 5*]', '%%regex%%'")
 
     p = command("rm", cmd_rm, "Delete a function.", "nubis rm hello --yes", parents=(conn,))
     p.add_argument("name", metavar="NAME", help="function name or ARN")

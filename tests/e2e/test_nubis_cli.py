@@ -303,6 +303,12 @@ def test_logs(nubis, lam):
     assert [e["message"].rstrip("\n") for e in doc["events"]] == lines
     assert nubis("logs", name, "--since", "1h").stdout == text
     assert nubis("logs", name, "--since", "2999-01-01").stdout == ""
+    # --filter takes CloudWatch Logs filter patterns; a malformed one is AWS's error
+    assert nubis("logs", name, "--filter", '?"START RequestId" ?"END RequestId"').stdout.splitlines() == [
+        line for line in lines if line.startswith(("START", "END"))]
+    assert nubis("logs", name, "--filter", "[word, ..., v = 1}]").stdout.splitlines() == ["handler saw {'i': 1}"]
+    bad = nubis("logs", name, "--filter", "{ $.x = ", ok=False)
+    assert bad.returncode != 0 and "If a filter pattern starts with '{' it must end with '}'" in bad.stderr
 
     # a function whose LoggingConfig names its own group: `nubis logs` reads that group
     group = f"/custom/{name}"
