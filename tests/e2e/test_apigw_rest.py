@@ -237,6 +237,44 @@ def test_resources_methods_integrations(apigw, py_echo):
 
 # -- serving: Lambda proxy --------------------------------------------------------------------------------
 
+def test_unknown_names_answer_not_found(apigw, py_echo):
+    """Each kind of thing a request may name answers NotFoundException with AWS's message for that kind."""
+    api_id = apigw.create_rest_api(name=unique("nf"))["id"]
+    root = root_of(apigw, api_id)
+    apigw.put_method(restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK")
+    plan = apigw.create_usage_plan(name=unique("plan"))["id"]
+    key = apigw.create_api_key(name=unique("key"))["id"]
+    api = {"restApiId": api_id}
+    missing = [
+        (apigw.get_resource, dict(api, resourceId="nope00"),
+         f"Invalid Resource identifier specified {ACCOUNT}:{api_id}:nope00"),
+        (apigw.get_method, dict(api, resourceId=root, httpMethod="POST"), "Invalid Method identifier specified"),
+        (apigw.get_integration, dict(api, resourceId=root, httpMethod="POST"), "Invalid Method identifier specified"),
+        (apigw.get_method_response, dict(api, resourceId=root, httpMethod="GET", statusCode="200"),
+         "Invalid Response status code specified"),
+        (apigw.get_integration_response, dict(api, resourceId=root, httpMethod="GET", statusCode="200"),
+         "Invalid Response status code specified"),
+        (apigw.get_model, dict(api, modelName="Nope"), "Invalid model name specified"),
+        (apigw.get_stage, dict(api, stageName="nope"), "Invalid Stage identifier specified"),
+        (apigw.get_deployment, dict(api, deploymentId="nope00"), "Invalid Deployment identifier specified"),
+        (apigw.get_authorizer, dict(api, authorizerId="nope00"), "Invalid Authorizer identifier specified"),
+        (apigw.get_request_validator, dict(api, requestValidatorId="nope00"),
+         "Invalid Request Validator identifier specified"),
+        (apigw.delete_gateway_response, dict(api, responseType="THROTTLED"),
+         "Invalid Gateway Response identifier specified"),
+        (apigw.get_api_key, {"apiKey": "nope000000"}, "Invalid API Key identifier specified"),
+        (apigw.get_usage_plan, {"usagePlanId": "nope00"}, "Invalid Usage Plan ID specified"),
+        (apigw.get_usage_plan_key, {"usagePlanId": plan, "keyId": key}, "Invalid Usage Plan Key identifier specified"),
+        (apigw.get_tags, {"resourceArn": f"arn:aws:apigateway:{REGION}::/restapis/{api_id}/stages/nope"},
+         f"Invalid resource identifier specified arn:aws:apigateway:{REGION}::/restapis/{api_id}/stages/nope"),
+    ]
+    for call, params, message in missing:
+        with pytest.raises(ClientError) as err:
+            call(**params)
+        assert code_of(err) == (404, "NotFoundException", message), call.__name__
+
+
 def test_repeated_request_headers(server, shop):
     """A header sent twice: its last value in `headers`, both in `multiValueHeaders` (payload 1.0)."""
     import http.client
