@@ -1,12 +1,15 @@
-"""What `nubis api ls` and the TRIGGERS column of `nubis ls` show: API Gateway APIs with their URLs and
-routes, and which buckets notify which functions. Plain functions over boto3 clients, so tests and the
-CLI share them; nothing here knows about argparse."""
+"""`nubis api ls`, and the TRIGGERS column of `nubis ls`: API Gateway APIs with their URLs and routes, and
+which buckets notify which functions. Plain functions over boto3 clients (tests call them directly);
+`cmd_api` is the command."""
 from __future__ import annotations
 
+import argparse
+import sys
 from typing import Any
 from urllib.parse import urlsplit
 
 from nubis import cli_output as out
+from nubis.cli_client import aws_client
 
 
 def _code(exc: BaseException) -> str | None:
@@ -151,3 +154,16 @@ def function_triggers(function_arn: str, triggers: dict[str, list[str]]) -> list
         if arn == function_arn or arn.startswith(function_arn + ":"):
             found.extend(label for label in labels if label not in found)
     return found
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    apis = (v2_apis(aws_client(args, "apigatewayv2"), args.endpoint)
+            + rest_apis(aws_client(args, "apigateway"), args.endpoint))
+    if args.json:
+        out.dump_json({"Apis": apis})
+    elif not apis:
+        print("no APIs yet — create one with `aws apigatewayv2 create-api --name NAME --protocol-type HTTP "
+              "--target FUNCTION_ARN` (see docs/apigateway.md)", file=sys.stderr)
+    else:
+        print(render_apis(apis))
+    return 0
