@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qualifier", metavar="Q", help="version or alias to invoke")
     p.add_argument("--log", action="store_true", help="print the end of the invocation's log to stderr")
 
-    p = command("ls", cmd_ls, "List functions, with the buckets that trigger them.", "nubis ls --json")
+    p = command("ls", cmd_ls, "List functions, with what triggers them: buckets, queues, topics, APIs.", "nubis ls --json")
 
     p = command("api", cmd_api, "List API Gateway APIs (HTTP, WebSocket, REST) with their URLs, stages and routes.",
                 "nubis api ls")

@@ -7,10 +7,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from nubis import cli_api, cli_output as out
+from nubis import cli_output as out
 from nubis.cli_client import aws_client
 from nubis.cli_code import load_code
 from nubis.cli_errors import CliError, error_code
+from nubis.cli_triggers import all_triggers, function_triggers
 
 DEFAULT_ROLE = "arn:aws:iam::000000000000:role/nubis-default"
 DEFAULT_RUNTIME = "python3.12"
@@ -106,9 +107,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def cmd_ls(args: argparse.Namespace) -> int:
     client = aws_client(args, "lambda")
     functions = [f for page in client.get_paginator("list_functions").paginate() for f in page.get("Functions", [])]
-    triggers = cli_api.bucket_triggers(aws_client(args, "s3")) if functions else {}
+    triggers = all_triggers(lambda service: aws_client(args, service)) if functions else {}
     for f in functions:
-        f["Triggers"] = cli_api.function_triggers(f["FunctionArn"], triggers)
+        f["Triggers"] = function_triggers(f["FunctionArn"], triggers)
     if args.json:
         out.dump_json({"Functions": functions})
         return 0
