@@ -22,26 +22,32 @@ def render_usage(doc: dict[str, Any]) -> str:
     tier applied, a months table when there is more than one month, and the prices in use."""
     lines: list[str] = []
     functions = doc.get("functions") or []
+    t = doc.get("totals") or {}
+    months = doc.get("months") or []
+    totals = [t.get(k, 0.0) for k in ("request_cost", "compute_cost", "gross_cost", "free_tier_credit", "net_cost")]
+    decimals = out.money_decimals([f["gross_cost"] for f in functions] + totals
+                                  + [m[k] for m in months for k in ("gross_cost", "free_tier_credit", "net_cost")])
+
+    def money(usd: float) -> str:
+        return out.fmt_money(usd, decimals)
+
     if functions:
         rows = [(f["function"], out.fmt_int(f["requests"]), out.fmt_gbs(f["gb_seconds"]),
-                 out.fmt_int(f["cold_starts"]), out.fmt_money(f["gross_cost"])) for f in functions]
+                 out.fmt_int(f["cold_starts"]), money(f["gross_cost"])) for f in functions]
         lines += [out.table(["FUNCTION", "REQUESTS", "GB-S", "COLD", "COST"], rows, "lrrrr"), ""]
-    t = doc.get("totals") or {}
     lines.append("totals")
     lines.append(out.kv_block([
         ("requests", out.fmt_int(t.get("requests", 0))),
         ("GB-seconds", out.fmt_gbs(t.get("gb_seconds", 0.0))),
-        ("request cost", out.fmt_money(t.get("request_cost", 0.0))),
-        ("compute cost", out.fmt_money(t.get("compute_cost", 0.0))),
-        ("gross cost", out.fmt_money(t.get("gross_cost", 0.0))),
-        ("free tier", out.fmt_money(-t.get("free_tier_credit", 0.0))),
-        ("net cost", out.fmt_money(t.get("net_cost", 0.0))),
+        ("request cost", money(t.get("request_cost", 0.0))),
+        ("compute cost", money(t.get("compute_cost", 0.0))),
+        ("gross cost", money(t.get("gross_cost", 0.0))),
+        ("free tier", money(-t.get("free_tier_credit", 0.0))),
+        ("net cost", money(t.get("net_cost", 0.0))),
     ], right=True))
-    months = doc.get("months") or []
     if len(months) > 1:
         rows = [(m["month"], out.fmt_int(m["requests"]), out.fmt_gbs(m["gb_seconds"]),
-                 out.fmt_money(m["gross_cost"]), out.fmt_money(-m["free_tier_credit"]),
-                 out.fmt_money(m["net_cost"])) for m in months]
+                 money(m["gross_cost"]), money(-m["free_tier_credit"]), money(m["net_cost"])) for m in months]
         lines += ["", out.table(["MONTH", "REQUESTS", "GB-S", "GROSS", "FREE TIER", "NET"], rows, "lrrrrr")]
     p = doc.get("pricing") or {}
     if p:

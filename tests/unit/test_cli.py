@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -257,6 +258,27 @@ def test_render_usage():
     records.append(UsageRecord("r9", "a", "$LATEST", start + 40 * 86400, 1, 1, 128, 40))
     assert "MONTH" in cli_usage.render_usage(summarize(records, Pricing()))
     assert "totals" in cli_usage.render_usage({})  # tolerant of a sparse document
+
+
+MONEY = re.compile(r"-?\$[\d,]+\.(\d+)")
+
+
+def test_render_usage_money_has_one_precision():
+    """Every money figure of the report has the same decimals (prices are unit prices: as configured)."""
+    start = datetime(2025, 2, 3, tzinfo=timezone.utc).timestamp()
+    tiny = [UsageRecord("r1", "hello", "$LATEST", start, 99.2, 100, 512, 40),
+            UsageRecord("r2", "resize", "$LATEST", start, 199.2, 200, 512, 40, cold=True)]
+    big = [UsageRecord(f"b{i}", "batch", "$LATEST", start + 40 * 86400, 900_000, 900_000, 10240, 40)
+           for i in range(3)]
+    for records, decimals in ((tiny, 9), (tiny + big, 9), (big, 7)):  # 3 requests cost $0.0000006
+        text = cli_usage.render_usage(summarize(records, Pricing()))
+        money = [d for line in text.splitlines() if not line.startswith("Prices:") for d in MONEY.findall(line)]
+        assert len(money) >= 6 and {len(d) for d in money} == {decimals}, text
+        assert "-$0.0" not in text.split("free tier")[0]  # no negative zero
+    assert cli_output.money_decimals([0.0, 12.5, -0.5]) == 2
+    assert cli_output.money_decimals([0.0000006, 0.0000025000125]) == 7
+    assert cli_output.fmt_money(0.0, 7) == "$0.0000000" and cli_output.fmt_money(-0.0, 2) == "$0.00"
+    assert cli_output.fmt_money(1234.5, 4) == "$1,234.5000" and cli_output.fmt_money(-0.0000031, 7) == "-$0.0000031"
 
 
 # ----------------------------------------------------------------------------- errors
