@@ -1,12 +1,14 @@
-"""What `nubis api ls` and the TRIGGERS column of `nubis ls` show: API Gateway APIs with their URLs and
-routes, and which buckets notify which functions. Plain functions over boto3 clients, so tests and the
-CLI share them; nothing here knows about argparse."""
+"""`nubis api ls`: API Gateway APIs with their URLs, stages and routes. Plain functions over boto3 clients
+(tests call them directly); `cmd_api` is the command."""
 from __future__ import annotations
 
+import argparse
+import sys
 from typing import Any
 from urllib.parse import urlsplit
 
 from nubis import cli_output as out
+from nubis.cli_client import aws_client
 
 
 def _code(exc: BaseException) -> str | None:
@@ -31,7 +33,7 @@ def api_urls(endpoint: str, api_id: str, stage: str, websocket: bool = False) ->
             f"{base}/_aws/execute-api/{api_id}/{suffix}"]
 
 
-def _pages(client: Any, method: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+def pages(client: Any, method: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
     """Every item of a NextToken-paginated apigatewayv2 list (botocore has no paginator for all)."""
     items: list[dict[str, Any]] = []
     token: str | None = None
@@ -46,11 +48,11 @@ def _pages(client: Any, method: str, key: str, **kwargs: Any) -> list[dict[str, 
 def v2_apis(client: Any, endpoint: str) -> list[dict[str, Any]]:
     """HTTP and WebSocket APIs (apigatewayv2), each with stages, URLs and `ROUTE -> target` lines."""
     result = []
-    for api in _pages(client, "get_apis", "Items"):
+    for api in pages(client, "get_apis", "Items"):
         api_id = api["ApiId"]
-        integrations = {i["IntegrationId"]: i for i in _pages(client, "get_integrations", "Items", ApiId=api_id)}
+        integrations = {i["IntegrationId"]: i for i in pages(client, "get_integrations", "Items", ApiId=api_id)}
         routes = []
-        for route in sorted(_pages(client, "get_routes", "Items", ApiId=api_id), key=lambda r: r["RouteKey"]):
+        for route in sorted(pages(client, "get_routes", "Items", ApiId=api_id), key=lambda r: r["RouteKey"]):
             target = route.get("Target", "")
             integration = integrations.get(target.partition("/")[2]) if target else None
             if integration is None:
@@ -61,7 +63,7 @@ def v2_apis(client: Any, endpoint: str) -> list[dict[str, Any]]:
                 dest = f"{integration.get('IntegrationType')} {integration.get('IntegrationUri', '')}".strip()
             routes.append({"RouteKey": route["RouteKey"], "Target": dest})
         websocket = api.get("ProtocolType") == "WEBSOCKET"
-        stages = [s["StageName"] for s in _pages(client, "get_stages", "Items", ApiId=api_id)]
+        stages = [s["StageName"] for s in pages(client, "get_stages", "Items", ApiId=api_id)]
         result.append({"ApiId": api_id, "Name": api.get("Name"), "Protocol": api.get("ProtocolType"),
                        "Stages": stages, "Routes": routes,
                        "Urls": {s: api_urls(endpoint, api_id, s, websocket) for s in stages}})
@@ -126,28 +128,14 @@ def render_apis(apis: list[dict[str, Any]]) -> str:
     return "\n\n".join(blocks)
 
 
-def bucket_triggers(s3: Any) -> dict[str, list[str]]:
-    """Function ARN -> `s3:<bucket>` for each bucket whose notifications invoke it (any event)."""
-    triggers: dict[str, list[str]] = {}
-    for bucket in s3.list_buckets().get("Buckets", []):
-        try:
-            config = s3.get_bucket_notification_configuration(Bucket=bucket["Name"])
-        except Exception as e:
-            if _code(e) == "NoSuchBucket":  # deleted while we listed
-                continue
-            raise
-        for entry in config.get("LambdaFunctionConfigurations", []):
-            arn = entry["LambdaFunctionArn"]
-            label = f"s3:{bucket['Name']}"
-            if label not in triggers.setdefault(arn, []):
-                triggers[arn].append(label)
-    return triggers
-
-
-def function_triggers(function_arn: str, triggers: dict[str, list[str]]) -> list[str]:
-    """The triggers aimed at a function, whether they name it by its unqualified ARN or a qualifier."""
-    found: list[str] = []
-    for arn, labels in triggers.items():
-        if arn == function_arn or arn.startswith(function_arn + ":"):
-            found.extend(label for label in labels if label not in found)
-    return found
+def cmd_api(args: argparse.Namespace) -> int:
+    apis = (v2_apis(aws_client(args, "apigatewayv2"), args.endpoint)
+            + rest_apis(aws_client(args, "apigateway"), args.endpoint))
+    if args.json:
+        out.dump_json({"Apis": apis})
+    elif not apis:
+        print("no APIs yet — create one with `aws apigatewayv2 create-api --name NAME --protocol-type HTTP "
+              "--target FUNCTION_ARN` (see docs/apigateway.md)", file=sys.stderr)
+    else:
+        print(render_apis(apis))
+    return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 
@@ -39,17 +39,24 @@ def kv_block(pairs: Sequence[tuple[str, Any]], indent: int = 2, right: bool = Fa
                      for (k, _), v in zip(pairs, values))
 
 
-def fmt_money(usd: float) -> str:
-    """Dollars for people: cents once there are cents, else four significant digits so small
-    amounts stay visible (one request is $0.0000002)."""
-    if usd == 0:
-        return "$0.00"
-    sign = "-" if usd < 0 else ""
-    usd = abs(usd)
-    if usd >= 0.01:
-        return f"{sign}${usd:,.2f}"
-    decimals = min(12, 3 - math.floor(math.log10(usd)))
-    return f"{sign}${usd:.{decimals}f}".rstrip("0")
+def money_decimals(amounts: Iterable[float]) -> int:
+    """One number of decimals for every amount of a report, so they read alike and line up: cents, or
+    as many as an amount below a cent needs to show up to four significant digits (one request is
+    $0.0000002), at most 12."""
+    decimals = 2
+    for usd in amounts:
+        usd = abs(usd)
+        if 0 < usd < 0.01:
+            places = min(12, 3 - math.floor(math.log10(usd)))
+            decimals = max(decimals, len(f"{usd:.{places}f}".rstrip("0").split(".")[1]))
+    return decimals
+
+
+def fmt_money(usd: float, decimals: int | None = None) -> str:
+    """Dollars for people, with `decimals` places (default: what `money_decimals` picks for this one)."""
+    decimals = money_decimals([usd]) if decimals is None else decimals
+    sign = "-" if round(usd, decimals) < 0 else ""
+    return f"{sign}${abs(usd):,.{decimals}f}"
 
 
 def fmt_price(usd: float) -> str:

@@ -9,7 +9,6 @@ import sys
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +75,17 @@ def make_zip(files: dict[str, str | bytes]) -> bytes:
             info.external_attr = 0o755 << 16
             zf.writestr(info, content)
     return buf.getvalue()
+
+
+def wait_for(predicate, timeout: float = 90.0, interval: float = 0.1):
+    """predicate()'s first truthy value, polled until `timeout`; after it, its last (falsy) value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
 
 
 def unique(prefix: str = "fn") -> str:

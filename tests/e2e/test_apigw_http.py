@@ -5,67 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from botocore.exceptions import ClientError
 
+from apigw_testing import ACCOUNT, ECHO, allow_apigw, apigw_function, http, url
 from nubis_testing import create_function
-
-ACCOUNT = "000000000000"
-
-ECHO = """
-import base64, json, time
-def handler(event, context):
-    path = event.get("rawPath") or event.get("path") or ""
-    if path.endswith("/raw"):
-        return "hello"
-    if path.endswith("/dict"):
-        return {"message": "hi"}
-    if path.endswith("/boom"):
-        raise RuntimeError("boom")
-    if path.endswith("/malformed"):
-        return {"statusCode": 200, "body": {"not": "a string"}}
-    if path.endswith("/nostatus"):
-        return {"body": "no status"}
-    if path.endswith("/badstatus"):
-        return {"statusCode": "abc", "body": "x"}
-    if path.endswith("/sleep"):
-        time.sleep(3)
-    if path.endswith("/cookies"):
-        return {"statusCode": 201, "cookies": ["a=1", "b=2"], "headers": {"x-custom": "yes"}, "body": "c"}
-    if path.endswith("/multi"):
-        return {"statusCode": 200, "multiValueHeaders": {"x-multi": ["a", "b"]}, "headers": {"x-one": "1"},
-                "body": "m"}
-    if path.endswith("/binary"):
-        return {"statusCode": 200, "headers": {"content-type": "image/png"}, "isBase64Encoded": True,
-                "body": base64.b64encode(b"\\x89PNG").decode()}
-    if path.endswith("/cors"):
-        return {"statusCode": 200, "headers": {"Access-Control-Allow-Origin": "https://evil.example"}, "body": "c"}
-    return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(event)}
-"""
-
-
-def http(url: str, data: bytes | None = None, headers: dict | None = None, method: str | None = None):
-    req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.headers, err.read()
-
-
-def url(server, api_id: str, path: str = "/") -> str:
-    """The DNS-free form of an API's URL."""
-    return f"{server.endpoint}/_aws/execute-api/{api_id}{path}"
-
-
-def allow_apigw(lam, name: str, sid: str = "apigw", source: str = f"arn:aws:execute-api:us-east-1:{ACCOUNT}:*"):
-    lam.add_permission(FunctionName=name, StatementId=sid, Action="lambda:InvokeFunction",
-                       Principal="apigateway.amazonaws.com", SourceArn=source)
-
 
 @pytest.fixture(scope="module")
 def gw(server):
@@ -74,9 +20,7 @@ def gw(server):
 
 @pytest.fixture(scope="module")
 def echo(lam):
-    name = create_function(lam, ECHO, Timeout=10)
-    allow_apigw(lam, name)
-    return lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    return apigw_function(lam, ECHO, Timeout=10)
 
 
 def lambda_integration(gw, api_id: str, arn: str, version: str = "2.0", **extra) -> str:

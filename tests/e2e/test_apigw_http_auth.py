@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from nubis_testing import create_function
-from test_apigw_http import ECHO, allow_apigw, http, url
+from apigw_testing import ECHO, apigw_function, http, invocation_uri, url
 
 SIMPLE_AUTHORIZER = """
 import uuid
@@ -45,23 +44,13 @@ def gw(server):
     return server.client("apigatewayv2")
 
 
-def function_arn(lam, code: str) -> str:
-    name = create_function(lam, code)
-    allow_apigw(lam, name)
-    return lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
-
-
-def invocation_uri(arn: str) -> str:
-    return f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations"
-
-
 @pytest.fixture(scope="module")
 def echo(lam):
-    return function_arn(lam, ECHO)
+    return apigw_function(lam, ECHO)
 
 
 def test_simple_responses_and_caching(server, gw, lam, echo):
-    auth_arn = function_arn(lam, SIMPLE_AUTHORIZER)
+    auth_arn = apigw_function(lam, SIMPLE_AUTHORIZER)
     api_id = gw.create_api(Name="auth-simple", ProtocolType="HTTP")["ApiId"]
     cached = gw.create_authorizer(ApiId=api_id, Name="cached", AuthorizerType="REQUEST",
                                   AuthorizerUri=invocation_uri(auth_arn), AuthorizerPayloadFormatVersion="2.0",
@@ -102,7 +91,7 @@ def test_simple_responses_and_caching(server, gw, lam, echo):
 
 
 def test_iam_policy_responses(server, gw, lam, echo):
-    auth_arn = function_arn(lam, POLICY_AUTHORIZER)
+    auth_arn = apigw_function(lam, POLICY_AUTHORIZER)
     api_id = gw.create_api(Name="auth-policy", ProtocolType="HTTP")["ApiId"]
     authorizer = gw.create_authorizer(ApiId=api_id, Name="policy", AuthorizerType="REQUEST",
                                       AuthorizerUri=invocation_uri(auth_arn), AuthorizerPayloadFormatVersion="1.0",

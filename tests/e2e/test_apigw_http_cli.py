@@ -3,37 +3,10 @@ with curl at the URL the CLI printed."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-
+from apigw_testing import ECHO, aws  # noqa: F401 - the fixture
 from nubis_testing import create_function
-from test_apigw_http import ECHO
-
-AWS = Path(sys.executable).parent / "aws"
-
-
-def run_aws(server, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1",
-               AWS_CONFIG_FILE=str(cwd / "none"), AWS_SHARED_CREDENTIALS_FILE=str(cwd / "none"),
-               AWS_MAX_ATTEMPTS="1", AWS_EC2_METADATA_DISABLED="true")
-    return subprocess.run([sys.executable, str(AWS), "--endpoint-url", server.endpoint, "--output", "json", *args],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-
-
-@pytest.fixture
-def aws(server, tmp_path):
-    def call(*args: str) -> dict:
-        proc = run_aws(server, tmp_path, *args)
-        assert proc.returncode == 0, f"aws {' '.join(args)}: {proc.stderr}"
-        return json.loads(proc.stdout) if proc.stdout.strip() else {}
-
-    call.fails = lambda *args: run_aws(server, tmp_path, *args)  # type: ignore[attr-defined]
-    return call
 
 
 def curl(server, endpoint: str, path: str, *extra: str) -> tuple[int, str]:

@@ -4,37 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
 
+from apigw_testing import (ACCOUNT, PY_ECHO, REGION, allow_apigw, apigw_function, curl, http, invocation_uri,
+                           url)
 from nubis_testing import create_function, unique
-
-ACCOUNT = "000000000000"
-REGION = "us-east-1"
-
-PY_ECHO = """
-import base64, json, time
-def handler(event, context):
-    path = event.get("path") or ""
-    if path.endswith("/malformed"):
-        return {"statusCode": 200, "body": {"not": "a string"}}
-    if path.endswith("/boom"):
-        raise RuntimeError("boom")
-    if path.endswith("/sleep"):
-        time.sleep(3)
-    if path.endswith("/binary"):
-        return {"statusCode": 200, "headers": {"Content-Type": "image/png"}, "isBase64Encoded": True,
-                "body": base64.b64encode(b"\\x89PNG\\x00\\xff").decode()}
-    if path.endswith("/multi"):
-        return {"statusCode": 201, "headers": {"X-One": "1"},
-                "multiValueHeaders": {"Set-Cookie": ["a=1; Path=/", "b=2"], "X-Multi": ["x", "y"]}, "body": "m"}
-    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(event)}
-"""
 
 NODE_ECHO = """
 exports.handler = async (event, context) => ({
@@ -67,40 +44,6 @@ def handler(event, context):
 """
 
 
-def http(url: str, data: bytes | None = None, headers: dict | None = None, method: str | None = None):
-    req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.headers, err.read()
-
-
-def url(server, api_id: str, path: str) -> str:
-    """The DNS-free form of a REST API URL: /_aws/execute-api/<api-id>/<stage>/..."""
-    return f"{server.endpoint}/_aws/execute-api/{api_id}{path}"
-
-
-def curl(server, api_id: str, path: str, *extra: str) -> tuple[int, str, str]:
-    """The host form (<api-id>.execute-api.localhost:<port>), pinned to loopback: (status, headers, body)."""
-    port = server.endpoint.rsplit(":", 1)[1]
-    host = f"{api_id}.execute-api.localhost"
-    out = subprocess.run(["curl", "-s", "-i", "--resolve", f"{host}:{port}:127.0.0.1", *extra,
-                          f"http://{host}:{port}{path}"], capture_output=True, text=True, timeout=60)
-    head, _, body = out.stdout.replace("\r\n", "\n").partition("\n\n")
-    status = int(head.split("\n", 1)[0].split()[1])
-    return status, head, body
-
-
-def lambda_uri(arn: str) -> str:
-    return f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations"
-
-
-def allow(lam, name: str, source: str = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:*") -> None:
-    lam.add_permission(FunctionName=name, StatementId=unique("apigw"), Action="lambda:InvokeFunction",
-                       Principal="apigateway.amazonaws.com", SourceArn=source)
-
-
 def code_of(err: pytest.ExceptionInfo) -> tuple[int, str, str]:
     r = err.value.response
     return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"]["Message"]
@@ -113,23 +56,17 @@ def apigw(server):
 
 @pytest.fixture(scope="module")
 def py_echo(lam):
-    name = create_function(lam, PY_ECHO, Timeout=10)
-    allow(lam, name)
-    return lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    return apigw_function(lam, PY_ECHO, Timeout=10)
 
 
 @pytest.fixture(scope="module")
 def node_echo(lam):
-    name = create_function(lam, {"index.js": NODE_ECHO}, Runtime="nodejs20.x", handler="index.handler", Timeout=10)
-    allow(lam, name)
-    return lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    return apigw_function(lam, {"index.js": NODE_ECHO}, Runtime="nodejs20.x", handler="index.handler", Timeout=10)
 
 
 @pytest.fixture(scope="module")
 def authorizer_fn(lam):
-    name = create_function(lam, AUTHORIZER, Timeout=10)
-    allow(lam, name)
-    return lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    return apigw_function(lam, AUTHORIZER, Timeout=10)
 
 
 def root_of(apigw, api_id: str) -> str:
@@ -140,7 +77,7 @@ def proxy_method(apigw, api_id: str, resource_id: str, arn: str, method: str = "
     apigw.put_method(restApiId=api_id, resourceId=resource_id, httpMethod=method,
                      authorizationType=extra.pop("authorizationType", "NONE"), **extra)
     apigw.put_integration(restApiId=api_id, resourceId=resource_id, httpMethod=method, type="AWS_PROXY",
-                          integrationHttpMethod="POST", uri=lambda_uri(arn))
+                          integrationHttpMethod="POST", uri=invocation_uri(arn))
 
 
 @pytest.fixture(scope="module")
@@ -232,10 +169,10 @@ def test_resources_methods_integrations(apigw, py_echo):
     assert code_of(err) == (400, "BadRequestException", "No integration defined for method")
     with pytest.raises(ClientError) as err:
         apigw.put_integration(restApiId=api_id, resourceId=pet["id"], httpMethod="GET", type="AWS_PROXY",
-                              uri=lambda_uri(py_echo))
+                              uri=invocation_uri(py_echo))
     assert code_of(err) == (400, "BadRequestException", "Enumeration value for HttpMethod must be non-empty")
     integration = apigw.put_integration(restApiId=api_id, resourceId=pet["id"], httpMethod="GET", type="AWS_PROXY",
-                                        integrationHttpMethod="POST", uri=lambda_uri(py_echo))
+                                        integrationHttpMethod="POST", uri=invocation_uri(py_echo))
     assert integration["type"] == "AWS_PROXY" and integration["httpMethod"] == "POST"
     assert integration["passthroughBehavior"] == "WHEN_NO_MATCH" and integration["timeoutInMillis"] == 29000
     assert integration["cacheNamespace"] == pet["id"]
@@ -299,6 +236,44 @@ def test_resources_methods_integrations(apigw, py_echo):
 
 
 # -- serving: Lambda proxy --------------------------------------------------------------------------------
+
+def test_unknown_names_answer_not_found(apigw, py_echo):
+    """Each kind of thing a request may name answers NotFoundException with AWS's message for that kind."""
+    api_id = apigw.create_rest_api(name=unique("nf"))["id"]
+    root = root_of(apigw, api_id)
+    apigw.put_method(restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK")
+    plan = apigw.create_usage_plan(name=unique("plan"))["id"]
+    key = apigw.create_api_key(name=unique("key"))["id"]
+    api = {"restApiId": api_id}
+    missing = [
+        (apigw.get_resource, dict(api, resourceId="nope00"),
+         f"Invalid Resource identifier specified {ACCOUNT}:{api_id}:nope00"),
+        (apigw.get_method, dict(api, resourceId=root, httpMethod="POST"), "Invalid Method identifier specified"),
+        (apigw.get_integration, dict(api, resourceId=root, httpMethod="POST"), "Invalid Method identifier specified"),
+        (apigw.get_method_response, dict(api, resourceId=root, httpMethod="GET", statusCode="200"),
+         "Invalid Response status code specified"),
+        (apigw.get_integration_response, dict(api, resourceId=root, httpMethod="GET", statusCode="200"),
+         "Invalid Response status code specified"),
+        (apigw.get_model, dict(api, modelName="Nope"), "Invalid model name specified"),
+        (apigw.get_stage, dict(api, stageName="nope"), "Invalid Stage identifier specified"),
+        (apigw.get_deployment, dict(api, deploymentId="nope00"), "Invalid Deployment identifier specified"),
+        (apigw.get_authorizer, dict(api, authorizerId="nope00"), "Invalid Authorizer identifier specified"),
+        (apigw.get_request_validator, dict(api, requestValidatorId="nope00"),
+         "Invalid Request Validator identifier specified"),
+        (apigw.delete_gateway_response, dict(api, responseType="THROTTLED"),
+         "Invalid Gateway Response identifier specified"),
+        (apigw.get_api_key, {"apiKey": "nope000000"}, "Invalid API Key identifier specified"),
+        (apigw.get_usage_plan, {"usagePlanId": "nope00"}, "Invalid Usage Plan ID specified"),
+        (apigw.get_usage_plan_key, {"usagePlanId": plan, "keyId": key}, "Invalid Usage Plan Key identifier specified"),
+        (apigw.get_tags, {"resourceArn": f"arn:aws:apigateway:{REGION}::/restapis/{api_id}/stages/nope"},
+         f"Invalid resource identifier specified arn:aws:apigateway:{REGION}::/restapis/{api_id}/stages/nope"),
+    ]
+    for call, params, message in missing:
+        with pytest.raises(ClientError) as err:
+            call(**params)
+        assert code_of(err) == (404, "NotFoundException", message), call.__name__
+
 
 def test_repeated_request_headers(server, shop):
     """A header sent twice: its last value in `headers`, both in `multiValueHeaders` (payload 1.0)."""
@@ -420,7 +395,7 @@ def test_timeout_gives_504(apigw, server, py_echo):
     res = apigw.create_resource(restApiId=api_id, parentId=root_of(apigw, api_id), pathPart="sleep")
     apigw.put_method(restApiId=api_id, resourceId=res["id"], httpMethod="GET", authorizationType="NONE")
     apigw.put_integration(restApiId=api_id, resourceId=res["id"], httpMethod="GET", type="AWS_PROXY",
-                          integrationHttpMethod="POST", uri=lambda_uri(py_echo), timeoutInMillis=500)
+                          integrationHttpMethod="POST", uri=invocation_uri(py_echo), timeoutInMillis=500)
     apigw.create_deployment(restApiId=api_id, stageName="dev")
     status, _, body = http(url(server, api_id, "/dev/sleep"))
     assert (status, body) == (504, b'{"message":"Endpoint request timed out"}')
@@ -435,9 +410,9 @@ def test_missing_permission_gives_500(apigw, lam, server):
     apigw.create_deployment(restApiId=api_id, stageName="dev")
     assert http(url(server, api_id, "/dev/fn"))[0::2] == (500, b'{"message":"Internal server error"}')
     # a permission for another API does not help; one for this API's GET /fn on any stage does
-    allow(lam, name, f"arn:aws:execute-api:{REGION}:{ACCOUNT}:otherapi00/*/GET/fn")
+    allow_apigw(lam, name, f"arn:aws:execute-api:{REGION}:{ACCOUNT}:otherapi00/*/GET/fn")
     assert http(url(server, api_id, "/dev/fn"))[0] == 500
-    allow(lam, name, f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*/GET/fn")
+    allow_apigw(lam, name, f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*/GET/fn")
     assert http(url(server, api_id, "/dev/fn"))[0] == 200
 
 
@@ -539,7 +514,7 @@ def test_api_keys_usage_plans_throttle_and_quota(apigw, server, py_echo):
 def test_token_authorizer(apigw, server, py_echo, authorizer_fn):
     api_id = apigw.create_rest_api(name="authz")["id"]
     authorizer = apigw.create_authorizer(restApiId=api_id, name="tok", type="TOKEN",
-                                         authorizerUri=lambda_uri(authorizer_fn),
+                                         authorizerUri=invocation_uri(authorizer_fn),
                                          identitySource="method.request.header.Authorization",
                                          identityValidationExpression="^(allow|deny|unauthorized|broken).*$",
                                          authorizerResultTtlInSeconds=0)
@@ -591,7 +566,7 @@ def test_token_authorizer(apigw, server, py_echo, authorizer_fn):
 def test_request_authorizer_and_authorizer_api_key_source(apigw, server, py_echo, authorizer_fn):
     api_id = apigw.create_rest_api(name="reqauth", apiKeySource="AUTHORIZER")["id"]
     authorizer = apigw.create_authorizer(restApiId=api_id, name="req", type="REQUEST",
-                                         authorizerUri=lambda_uri(authorizer_fn),
+                                         authorizerUri=invocation_uri(authorizer_fn),
                                          identitySource="method.request.header.X-Token, method.request.querystring.t",
                                          authorizerResultTtlInSeconds=300)
     res = apigw.create_resource(restApiId=api_id, parentId=root_of(apigw, api_id), pathPart="r")
@@ -682,14 +657,14 @@ def test_mock_integration(apigw, server):
 
 def test_aws_lambda_custom_integration(apigw, lam, server):
     name = create_function(lam, CUSTOM)
-    allow(lam, name)
+    allow_apigw(lam, name)
     arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     api_id = apigw.create_rest_api(name="custom")["id"]
     res = apigw.create_resource(restApiId=api_id, parentId=root_of(apigw, api_id), pathPart="{name}")
     apigw.put_method(restApiId=api_id, resourceId=res["id"], httpMethod="POST", authorizationType="NONE")
     apigw.put_integration(
         restApiId=api_id, resourceId=res["id"], httpMethod="POST", type="AWS", integrationHttpMethod="POST",
-        uri=lambda_uri(arn), passthroughBehavior="WHEN_NO_TEMPLATES",
+        uri=invocation_uri(arn), passthroughBehavior="WHEN_NO_TEMPLATES",
         requestTemplates={"application/json": '{"name": "$input.params(\'name\')", "body": $input.json(\'$\'), '
                                               '"quote": "$util.escapeJavaScript($input.path(\'$.text\'))", '
                                               '"method": "$context.httpMethod", "env": "$stageVariables.env"}'})

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
+from apigw_testing import PY_ECHO, aws, curl  # noqa: F401 - aws: the fixture
 from nubis_testing import create_function
-from test_apigw_http_cli import aws  # noqa: F401 - the fixture
-from test_apigw_rest import PY_ECHO, curl
 
 
 def test_cli_rest_api_lambda_proxy(server, lam, aws):  # noqa: F811

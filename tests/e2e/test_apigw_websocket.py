@@ -17,9 +17,8 @@ from botocore.exceptions import ClientError
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from apigw_testing import ACCOUNT, allow_apigw, apigw_function, aws, invocation_uri  # noqa: F401 - aws: the fixture
 from nubis_testing import create_function, unique
-from test_apigw_http import ACCOUNT, allow_apigw
-from test_apigw_http_cli import aws  # noqa: F401  (fixture)
 
 # One Python function serves every route: it records $connect/$disconnect events, refuses connections
 # asked to (?reject=<status>), and pushes back through the @connections API from inside the function.
@@ -81,10 +80,6 @@ def handler(event, context):
 """
 
 
-def uri_for(arn: str) -> str:
-    return f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations"
-
-
 def ws_url(server, api_id: str, stage: str, query: str = "") -> str:
     """The DNS-free form: ws://127.0.0.1:<port>/_aws/execute-api/<api-id>/<stage>."""
     base = server.endpoint.replace("http://", "ws://")
@@ -130,17 +125,13 @@ def out_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def py_fn(lam, out_dir):
-    name = create_function(lam, PY_HANDLER, Timeout=20, Environment={"Variables": {"OUT_DIR": str(out_dir)}})
-    allow_apigw(lam, name)
-    return lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    return apigw_function(lam, PY_HANDLER, Timeout=20, Environment={"Variables": {"OUT_DIR": str(out_dir)}})
 
 
 @pytest.fixture(scope="module")
 def node_fn(lam):
-    name = create_function(lam, {"index.js": NODE_HANDLER}, Runtime="nodejs20.x", handler="index.handler",
-                           Timeout=10)
-    allow_apigw(lam, name)
-    return lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    return apigw_function(lam, {"index.js": NODE_HANDLER}, Runtime="nodejs20.x", handler="index.handler",
+                          Timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +140,8 @@ def chat(gw, py_fn, node_fn):
     api = gw.create_api(Name=unique("chat"), ProtocolType="WEBSOCKET",
                         RouteSelectionExpression="$request.body.action")
     api_id = api["ApiId"]
-    py = gw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=uri_for(py_fn))
-    node = gw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=uri_for(node_fn))
+    py = gw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=invocation_uri(py_fn))
+    node = gw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=invocation_uri(node_fn))
     for key in ("$connect", "$disconnect", "$default", "echo", "boom"):
         gw.create_route(ApiId=api_id, RouteKey=key, Target=f"integrations/{py['IntegrationId']}")
     whoami = gw.create_route(ApiId=api_id, RouteKey="whoami", Target=f"integrations/{node['IntegrationId']}",
@@ -273,7 +264,7 @@ def test_unmatched_message_without_default_route_is_forbidden(server, gw, node_f
     api = gw.create_api(Name=unique("nodefault"), ProtocolType="WEBSOCKET",
                         RouteSelectionExpression="${request.body.kind}")
     integration = gw.create_integration(ApiId=api["ApiId"], IntegrationType="AWS_PROXY",
-                                        IntegrationUri=uri_for(node_fn))
+                                        IntegrationUri=invocation_uri(node_fn))
     route = gw.create_route(ApiId=api["ApiId"], RouteKey="ask", Target=f"integrations/{integration['IntegrationId']}")
     gw.create_route_response(ApiId=api["ApiId"], RouteId=route["RouteId"], RouteResponseKey="$default")
     deployment = gw.create_deployment(ApiId=api["ApiId"])
@@ -297,10 +288,10 @@ exports.handler = async (event) => ({statusCode: 200, body: JSON.stringify(event
     api_id = gw.create_api(Name=unique("authz"), ProtocolType="WEBSOCKET",
                            RouteSelectionExpression="$request.body.action")["ApiId"]
     authorizer = gw.create_authorizer(ApiId=api_id, Name="token", AuthorizerType="REQUEST",
-                                      AuthorizerUri=uri_for(auth_arn),
+                                      AuthorizerUri=invocation_uri(auth_arn),
                                       IdentitySource=["route.request.querystring.token"])
     fn_arn = lam.get_function(FunctionName=node_echo)["Configuration"]["FunctionArn"]
-    integration = gw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=uri_for(fn_arn))
+    integration = gw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=invocation_uri(fn_arn))
     target = f"integrations/{integration['IntegrationId']}"
     gw.create_route(ApiId=api_id, RouteKey="$connect", Target=target, AuthorizationType="CUSTOM",
                     AuthorizerId=authorizer["AuthorizerId"])
@@ -340,9 +331,9 @@ def test_control_plane_validation(server, gw, py_fn):
     bad(gw.create_route, ApiId=api_id, RouteKey="send", RouteResponseSelectionExpression="$request.body.x")
     bad(gw.create_authorizer, ApiId=api_id, Name="j", AuthorizerType="JWT", IdentitySource=["$request.header.a"],
         JwtConfiguration={"Issuer": "https://example.com"})
-    bad(gw.create_integration, ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=uri_for(py_fn),
+    bad(gw.create_integration, ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=invocation_uri(py_fn),
         PayloadFormatVersion="2.0")
-    integration = gw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=uri_for(py_fn))
+    integration = gw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=invocation_uri(py_fn))
     assert integration["PayloadFormatVersion"] == "1.0" and integration["TimeoutInMillis"] == 29000
     route = gw.create_route(ApiId=api_id, RouteKey="send", Target=f"integrations/{integration['IntegrationId']}")
     bad(gw.create_route_response, ApiId=api_id, RouteId=route["RouteId"], RouteResponseKey="$connect")
@@ -378,7 +369,7 @@ def test_cli_create_websocket_api_and_talk(server, aws, node_fn):  # noqa: F811
     api_id = api["ApiId"]
     assert api["ProtocolType"] == "WEBSOCKET" and api["ApiEndpoint"].startswith("ws://")
     integration = aws("apigatewayv2", "create-integration", "--api-id", api_id, "--integration-type", "AWS_PROXY",
-                      "--integration-uri", uri_for(node_fn))
+                      "--integration-uri", invocation_uri(node_fn))
     route = aws("apigatewayv2", "create-route", "--api-id", api_id, "--route-key", "sendmessage",
                 "--route-response-selection-expression", "$default",
                 "--target", f"integrations/{integration['IntegrationId']}")

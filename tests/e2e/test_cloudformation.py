@@ -173,6 +173,30 @@ def test_stack_with_intrinsics_parameters_conditions_outputs(server, cfn) -> Non
     assert stack["StackId"] in [s["StackId"] for s in summaries]
 
 
+def test_misspelt_resource_types_are_refused_before_anything_is_made(cfn) -> None:
+    """A well-formed but unknown type is CloudFormation's template format error at CreateStack,
+    CreateChangeSet and ValidateTemplate; a known type nubis cannot make still fails only when made."""
+    misspelt = """
+Resources:
+  Fn: {Type: AWS::Lambda::Functio, Properties: {Handler: app.handler}}
+  Topic: {Type: AWS::SNS::Topic}
+  Queue: {Type: AWS::SQS::Queu}
+"""
+    message = "Template format error: Unrecognized resource types: [AWS::Lambda::Functio, AWS::SQS::Queu]"
+    name = unique("typo")
+    assert error_of(cfn.validate_template, TemplateBody=misspelt) == ("ValidationError", message, 400)
+    assert error_of(cfn.create_stack, StackName=name, TemplateBody=misspelt) == ("ValidationError", message, 400)
+    assert error_of(cfn.create_change_set, StackName=name, ChangeSetName="cs", ChangeSetType="CREATE",
+                    TemplateBody=misspelt) == ("ValidationError", message, 400)
+    assert error_of(cfn.describe_stacks, StackName=name)[1] == f"Stack with id {name} does not exist"  # none made
+    serverless = "Resources:\n  Fn: {Type: AWS::Serverless::Function, Properties: {Handler: a.b}}\n"
+    assert error_of(cfn.validate_template, TemplateBody=serverless)[1] == \
+        "Template format error: Unrecognized resource types: [AWS::Serverless::Function]"  # SAM's need the transform
+    assert cfn.validate_template(TemplateBody="Transform: AWS::Serverless-2016-10-31\n" + serverless)
+    known = "Resources:\n  T: {Type: AWS::DynamoDB::Table}\n  C: {Type: Custom::Anything, Properties: {ServiceToken: x}}\n"
+    assert cfn.validate_template(TemplateBody=known)["Parameters"] == []
+
+
 def test_errors(server, cfn) -> None:
     assert error_of(cfn.describe_stacks, StackName="nope") == ("ValidationError", "Stack with id nope does not exist", 400)
     code, msg, _ = error_of(cfn.create_stack, StackName=unique("bad"), TemplateBody="Resources: [oops")

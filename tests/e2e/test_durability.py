@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nubis_testing import create_function, start_server, stop_server
+from nubis_testing import create_function, start_server, stop_server, wait_for
 
 RECORDER = """
 import json, os, time
@@ -19,16 +19,6 @@ def handler(event, context):
         f.write(json.dumps(event))
     return event["id"]
 """
-
-
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def delivered_ids(out: Path) -> set[int]:

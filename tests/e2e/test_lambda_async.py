@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from nubis_testing import create_function, start_server, stop_server
+from nubis_testing import create_function, start_server, stop_server, wait_for
 
 # Writes each attempt (and any destination record it receives) to files in OUT_DIR.
 RECORDER = """
@@ -32,16 +32,6 @@ def fast_retry_server(tmp_path_factory):
 
 def records(out: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in out.iterdir() if p.suffix != ".tmp"]
-
-
-def wait_for(predicate, timeout: float = 60.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    return predicate()
 
 
 def recorder(lam, out: Path, **kwargs) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from nubis_testing import create_function, start_server, stop_server, unique
+from nubis_testing import create_function, start_server, stop_server, unique, wait_for
 
 CODE = "def handler(event, context):\n    return 1\n"
 
@@ -68,16 +68,6 @@ def handler(event, context):
     return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]
                                   if r["body"].startswith("fail")]}
 """
-
-
-def wait_for(predicate, timeout: float = 90.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    return predicate()
 
 
 def seen_records(out: Path) -> list[dict]:

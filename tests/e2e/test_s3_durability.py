@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import signal
 import socket
-import time
 import zlib
 from pathlib import Path
 
 import pytest
 
-from nubis_testing import start_server, stop_server
+from nubis_testing import start_server, stop_server, wait_for
 
 MB = 1024 * 1024
 AUTH = ("AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, "
         "Signature=0000")
-
-
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def peak_rss_kb(pid: int) -> int:

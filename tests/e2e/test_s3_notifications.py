@@ -4,7 +4,6 @@ inside a function)."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
 import uuid
@@ -14,7 +13,7 @@ from urllib.parse import unquote_plus
 import pytest
 from botocore.exceptions import ClientError
 
-from nubis_testing import ROLE, create_function, make_zip
+from nubis_testing import ROLE, create_function, make_zip, unique, wait_for
 
 DEADLINE_S = 90
 
@@ -28,23 +27,9 @@ def handler(event, context):
 """
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
 @pytest.fixture(scope="module")
 def s3(server):
     return server.client("s3")
-
-
-def wait_for(predicate, timeout: float = DEADLINE_S, interval: float = 0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def records(out: Path) -> list[dict]:

@@ -18,31 +18,9 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from nubis_testing import create_function, start_server, stop_server, unique
-
-RECORDER = """
-import json, os, uuid
-def handler(event, context):
-    path = os.path.join(os.environ["OUT_DIR"], uuid.uuid4().hex)
-    with open(path + ".tmp", "w") as f:  # whole files only: the test polls the directory
-        f.write(json.dumps(event))
-    os.rename(path + ".tmp", path)
-"""
-
-
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
-
-
-def recorded(out: Path) -> list[dict]:
-    done = [p for p in out.iterdir() if p.suffix != ".tmp"]  # the recorder renames whole files into place
-    return [json.loads(p.read_text()) for p in sorted(done, key=lambda p: p.stat().st_mtime)]
+from nubis_testing import create_function, start_server, stop_server, unique, wait_for
+from sns_testing import (NOTIFICATION_KEYS, RECORDER, lam, openssl_verifies, recorded,  # noqa: F401 - fixtures
+                         sns, srv, string_to_sign)
 
 
 class Receiver:
@@ -77,24 +55,6 @@ class Receiver:
         self.httpd.server_close()
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    """A server of our own with quick retries (delivery policies scaled by 0.01)."""
-    s = start_server(tmp_path_factory.mktemp("sns") / "data", "--async-retry-scale", "0.01")
-    yield s
-    stop_server(s)
-
-
-@pytest.fixture(scope="module")
-def sns(srv):
-    return srv.client("sns")
-
-
-@pytest.fixture(scope="module")
-def lam(srv):
-    return srv.client("lambda")
-
-
 @pytest.fixture
 def receiver():
     r = Receiver()
@@ -117,26 +77,6 @@ def recorder(lam, tmp_path: Path, topic_arn: str, allow: bool = True) -> tuple[s
                            Principal="sns.amazonaws.com", SourceArn=topic_arn)
     arn = lam.get_function_configuration(FunctionName=name)["FunctionArn"]
     return arn, out
-
-
-def openssl_verifies(cert_url: str, signed: bytes, signature_b64: str, digest: str, tmp_path: Path) -> bool:
-    with urllib.request.urlopen(cert_url) as resp:
-        (tmp_path / "cert.pem").write_bytes(resp.read())
-    pub = subprocess.run(["openssl", "x509", "-in", str(tmp_path / "cert.pem"), "-pubkey", "-noout"],
-                         capture_output=True, check=True).stdout
-    (tmp_path / "pub.pem").write_bytes(pub)
-    (tmp_path / "data").write_bytes(signed)
-    (tmp_path / "sig").write_bytes(base64.b64decode(signature_b64))
-    res = subprocess.run(["openssl", "dgst", f"-{digest}", "-verify", str(tmp_path / "pub.pem"), "-signature",
-                          str(tmp_path / "sig"), str(tmp_path / "data")], capture_output=True, text=True)
-    return res.returncode == 0 and "Verified OK" in res.stdout
-
-
-def string_to_sign(doc: dict, keys: tuple[str, ...]) -> bytes:
-    return "".join(f"{k}\n{doc[k]}\n" for k in keys if doc.get(k) is not None).encode()
-
-
-NOTIFICATION_KEYS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 
 
 # -- topics ---------------------------------------------------------------------------------------------

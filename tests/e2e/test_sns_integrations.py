@@ -9,14 +9,14 @@ import base64
 import json
 import shutil
 import time
-from pathlib import Path
 from urllib.parse import unquote_plus
 
 import pytest
 from botocore.exceptions import ClientError
 
-from nubis_testing import create_function, start_server, stop_server, unique
-from test_sns import NOTIFICATION_KEYS, RECORDER, openssl_verifies, recorded, string_to_sign, wait_for
+from nubis_testing import create_function, unique, wait_for
+from sns_testing import (NOTIFICATION_KEYS, RECORDER, lam, openssl_verifies, recorded,  # noqa: F401 - fixtures
+                         sns, srv, string_to_sign)
 
 ENVELOPE_KEYS = {"Type", "MessageId", "TopicArn", "Message", "Timestamp", "SignatureVersion", "Signature",
                  "SigningCertURL", "UnsubscribeURL"}
@@ -31,25 +31,8 @@ def handler(event, context):
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    s = start_server(tmp_path_factory.mktemp("snswire") / "data", "--async-retry-scale", "0.01")
-    yield s
-    stop_server(s)
-
-
-@pytest.fixture(scope="module")
-def sns(srv):
-    return srv.client("sns")
-
-
-@pytest.fixture(scope="module")
 def sqs(srv):
     return srv.client("sqs")
-
-
-@pytest.fixture(scope="module")
-def lam(srv):
-    return srv.client("lambda")
 
 
 def make_queue(sqs, name: str = "q", fifo: bool = False) -> tuple[str, str]:

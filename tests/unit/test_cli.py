@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from botocore.exceptions import (
     WaiterError,
 )
 
-from nubis import cli, cli_output
+from nubis import cli, cli_args, cli_code, cli_errors, cli_functions, cli_invoke, cli_output, cli_usage
 from nubis.billing import Pricing, UsageRecord, summarize
 
 ENDPOINT = "http://127.0.0.1:8750"
@@ -59,9 +60,9 @@ def test_deploy_arguments():
                            "--env", "A=1", "B=x=y", "--env", "C="])
     assert args.path == "./fn" and args.name == "hello"
     assert args.env == [("A", "1"), ("B", "x=y"), ("C", "")]
-    assert cli.config_changes(args) == {"MemorySize": 256, "Environment": {"Variables": {"A": "1", "B": "x=y", "C": ""}}}
+    assert cli_functions.config_changes(args) == {"MemorySize": 256, "Environment": {"Variables": {"A": "1", "B": "x=y", "C": ""}}}
     # nothing given -> nothing to update
-    assert cli.config_changes(cli.parse_args(["deploy", "./fn", "--name", "x"])) == {}
+    assert cli_functions.config_changes(cli.parse_args(["deploy", "./fn", "--name", "x"])) == {}
 
 
 @pytest.mark.parametrize("argv", [
@@ -118,19 +119,19 @@ NOW = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc).timestamp()
     ("30s", 30), ("10m", 600), ("1h", 3600), ("7d", 7 * 86400), ("2w", 14 * 86400), ("1.5h", 5400), (" 5m ", 300),
 ])
 def test_parse_since_durations(text, seconds_ago):
-    assert cli.parse_since(text, now=NOW) == NOW - seconds_ago
+    assert cli_args.parse_since(text, now=NOW) == NOW - seconds_ago
 
 
 def test_parse_since_iso_times():
-    assert cli.parse_since("2025-03-01T00:00:00Z") == datetime(2025, 3, 1, tzinfo=timezone.utc).timestamp()
-    assert cli.parse_since("2025-03-01") == datetime(2025, 3, 1, tzinfo=timezone.utc).timestamp()  # naive = UTC
-    assert cli.parse_since("2025-03-01T02:00:00+02:00") == datetime(2025, 3, 1, tzinfo=timezone.utc).timestamp()
+    assert cli_args.parse_since("2025-03-01T00:00:00Z") == datetime(2025, 3, 1, tzinfo=timezone.utc).timestamp()
+    assert cli_args.parse_since("2025-03-01") == datetime(2025, 3, 1, tzinfo=timezone.utc).timestamp()  # naive = UTC
+    assert cli_args.parse_since("2025-03-01T02:00:00+02:00") == datetime(2025, 3, 1, tzinfo=timezone.utc).timestamp()
 
 
 @pytest.mark.parametrize("text", ["", "10", "m10", "10y", "yesterday", "2025-13-01"])
 def test_parse_since_rejects(text):
     with pytest.raises(ValueError, match="expected a duration"):
-        cli.parse_since(text, now=NOW)
+        cli_args.parse_since(text, now=NOW)
 
 
 # ----------------------------------------------------------------------------- code packages
@@ -150,7 +151,7 @@ def _make_tree(root: Path) -> None:
 
 def test_zip_directory_is_deterministic_and_keeps_exec_bits(tmp_path):
     _make_tree(tmp_path / "a")
-    data = cli.zip_directory(tmp_path / "a")
+    data = cli_code.zip_directory(tmp_path / "a")
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert zf.namelist() == ["app.py", "bootstrap", "pkg/util.py"]  # sorted, no __pycache__
         modes = {i.filename: (i.external_attr >> 16) for i in zf.infolist()}
@@ -161,44 +162,44 @@ def test_zip_directory_is_deterministic_and_keeps_exec_bits(tmp_path):
     # same content elsewhere, different mtimes -> byte-identical zip (same CodeSha256)
     _make_tree(tmp_path / "b")
     os.utime(tmp_path / "b" / "app.py", (1_000_000, 1_000_000))
-    assert hashlib.sha256(cli.zip_directory(tmp_path / "b")).digest() == hashlib.sha256(data).digest()
+    assert hashlib.sha256(cli_code.zip_directory(tmp_path / "b")).digest() == hashlib.sha256(data).digest()
 
 
 def test_load_code_accepts_folder_zip_and_single_file(tmp_path):
     _make_tree(tmp_path / "fn")
-    from_dir = cli.load_code(tmp_path / "fn")
+    from_dir = cli_code.load_code(tmp_path / "fn")
     (tmp_path / "fn.zip").write_bytes(from_dir)
-    assert cli.load_code(tmp_path / "fn.zip") == from_dir  # a zip is sent as is
-    single = cli.load_code(tmp_path / "fn" / "app.py")
+    assert cli_code.load_code(tmp_path / "fn.zip") == from_dir  # a zip is sent as is
+    single = cli_code.load_code(tmp_path / "fn" / "app.py")
     with zipfile.ZipFile(io.BytesIO(single)) as zf:
         assert zf.namelist() == ["app.py"]
-    with pytest.raises(cli.CliError, match="no such file"):
-        cli.load_code(tmp_path / "missing")
+    with pytest.raises(cli_errors.CliError, match="no such file"):
+        cli_code.load_code(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(cli.CliError, match="nothing to deploy"):
-        cli.load_code(tmp_path / "empty")
+    with pytest.raises(cli_errors.CliError, match="nothing to deploy"):
+        cli_code.load_code(tmp_path / "empty")
 
 
 # ----------------------------------------------------------------------------- payloads
 
 
 def test_read_payload(tmp_path):
-    assert cli.read_payload(None) == b"{}"
-    assert cli.read_payload('{"a": 1}') == b'{"a": 1}'
+    assert cli_invoke.read_payload(None) == b"{}"
+    assert cli_invoke.read_payload('{"a": 1}') == b'{"a": 1}'
     (tmp_path / "event.json").write_text('{"b": 2}')
-    assert cli.read_payload(f"@{tmp_path / 'event.json'}") == b'{"b": 2}'
-    assert cli.read_payload("-", stdin=io.StringIO("[1, 2]")) == b"[1, 2]"
-    with pytest.raises(cli.CliError, match="not valid JSON") as e:
-        cli.read_payload("{nope")
+    assert cli_invoke.read_payload(f"@{tmp_path / 'event.json'}") == b'{"b": 2}'
+    assert cli_invoke.read_payload("-", stdin=io.StringIO("[1, 2]")) == b"[1, 2]"
+    with pytest.raises(cli_errors.CliError, match="not valid JSON") as e:
+        cli_invoke.read_payload("{nope")
     assert e.value.code == 2
-    with pytest.raises(cli.CliError, match="cannot read payload file"):
-        cli.read_payload(f"@{tmp_path / 'missing.json'}")
+    with pytest.raises(cli_errors.CliError, match="cannot read payload file"):
+        cli_invoke.read_payload(f"@{tmp_path / 'missing.json'}")
 
 
 def test_function_error_line():
     body = json.dumps({"errorMessage": "boom", "errorType": "ValueError", "stackTrace": []}).encode()
-    assert cli.function_error_line(body, "Unhandled") == "function error: ValueError: boom"
-    assert cli.function_error_line(b"not json", "Unhandled") == "function error: Unhandled"
+    assert cli_invoke.function_error_line(body, "Unhandled") == "function error: ValueError: boom"
+    assert cli_invoke.function_error_line(b"not json", "Unhandled") == "function error: Unhandled"
 
 
 # ----------------------------------------------------------------------------- tables and formats
@@ -233,9 +234,9 @@ def test_kv_block_and_formats():
     assert cli_output.fmt_gbs(400000) == "400,000.000"
     assert cli_output.fmt_bytes(512) == "512 B"
     assert cli_output.fmt_bytes(1536) == "1.5 KiB"
-    assert cli.fmt_lambda_time("2024-01-02T03:04:05.678+0000") == "2024-01-02 03:04:05"
-    assert cli.fmt_lambda_time("2024-01-02T05:04:05.678+0200") == "2024-01-02 03:04:05"
-    assert cli.fmt_lambda_time("whenever") == "whenever"
+    assert cli_functions.fmt_lambda_time("2024-01-02T03:04:05.678+0000") == "2024-01-02 03:04:05"
+    assert cli_functions.fmt_lambda_time("2024-01-02T05:04:05.678+0200") == "2024-01-02 03:04:05"
+    assert cli_functions.fmt_lambda_time("whenever") == "whenever"
 
 
 def test_dump_json_handles_datetimes():
@@ -247,7 +248,7 @@ def test_dump_json_handles_datetimes():
 def test_render_usage():
     start = datetime(2025, 2, 3, tzinfo=timezone.utc).timestamp()
     records = [UsageRecord(f"r{i}", fn, "$LATEST", start, 99.2, 100, 512, 40) for i, fn in enumerate(["a", "b", "b"])]
-    text = cli.render_usage(summarize(records, Pricing()))
+    text = cli_usage.render_usage(summarize(records, Pricing()))
     lines = text.splitlines()
     assert lines[0].split() == ["FUNCTION", "REQUESTS", "GB-S", "COLD", "COST"]
     assert lines[2].split()[:3] == ["b", "2", "0.100"]
@@ -255,8 +256,29 @@ def test_render_usage():
     assert "$0.0000166667 per GB-s x86_64" in text and "$0.20 per 1M requests" in text
     assert "MONTH" not in text  # one month: no months table
     records.append(UsageRecord("r9", "a", "$LATEST", start + 40 * 86400, 1, 1, 128, 40))
-    assert "MONTH" in cli.render_usage(summarize(records, Pricing()))
-    assert "totals" in cli.render_usage({})  # tolerant of a sparse document
+    assert "MONTH" in cli_usage.render_usage(summarize(records, Pricing()))
+    assert "totals" in cli_usage.render_usage({})  # tolerant of a sparse document
+
+
+MONEY = re.compile(r"-?\$[\d,]+\.(\d+)")
+
+
+def test_render_usage_money_has_one_precision():
+    """Every money figure of the report has the same decimals (prices are unit prices: as configured)."""
+    start = datetime(2025, 2, 3, tzinfo=timezone.utc).timestamp()
+    tiny = [UsageRecord("r1", "hello", "$LATEST", start, 99.2, 100, 512, 40),
+            UsageRecord("r2", "resize", "$LATEST", start, 199.2, 200, 512, 40, cold=True)]
+    big = [UsageRecord(f"b{i}", "batch", "$LATEST", start + 40 * 86400, 900_000, 900_000, 10240, 40)
+           for i in range(3)]
+    for records, decimals in ((tiny, 9), (tiny + big, 9), (big, 7)):  # 3 requests cost $0.0000006
+        text = cli_usage.render_usage(summarize(records, Pricing()))
+        money = [d for line in text.splitlines() if not line.startswith("Prices:") for d in MONEY.findall(line)]
+        assert len(money) >= 6 and {len(d) for d in money} == {decimals}, text
+        assert "-$0.0" not in text.split("free tier")[0]  # no negative zero
+    assert cli_output.money_decimals([0.0, 12.5, -0.5]) == 2
+    assert cli_output.money_decimals([0.0000006, 0.0000025000125]) == 7
+    assert cli_output.fmt_money(0.0, 7) == "$0.0000000" and cli_output.fmt_money(-0.0, 2) == "$0.00"
+    assert cli_output.fmt_money(1234.5, 4) == "$1,234.5000" and cli_output.fmt_money(-0.0000031, 7) == "-$0.0000031"
 
 
 # ----------------------------------------------------------------------------- errors
@@ -268,28 +290,28 @@ def _client_error(code: str, message: str) -> ClientError:
 
 def test_format_error_connection_refused():
     expected = (f"nubis: cannot reach the server at {ENDPOINT} — start it with `nubis server` or pass --endpoint", 2)
-    assert cli.format_error(EndpointConnectionError(endpoint_url=ENDPOINT), ENDPOINT) == expected
-    assert cli.format_error(urllib.error.URLError(ConnectionRefusedError(111, "refused")), ENDPOINT) == expected
-    assert cli.format_error(ConnectionRefusedError(), ENDPOINT) == expected
+    assert cli_errors.format_error(EndpointConnectionError(endpoint_url=ENDPOINT), ENDPOINT) == expected
+    assert cli_errors.format_error(urllib.error.URLError(ConnectionRefusedError(111, "refused")), ENDPOINT) == expected
+    assert cli_errors.format_error(ConnectionRefusedError(), ENDPOINT) == expected
 
 
 def test_format_error_client_errors():
-    assert cli.format_error(_client_error("ResourceNotFoundException", "Function not found: arn:x"), ENDPOINT) == (
+    assert cli_errors.format_error(_client_error("ResourceNotFoundException", "Function not found: arn:x"), ENDPOINT) == (
         "nubis: ResourceNotFoundException: Function not found: arn:x (see `nubis ls`)", 1)
-    assert cli.format_error(_client_error("InvalidParameterValueException", "bad memory"), ENDPOINT) == (
+    assert cli_errors.format_error(_client_error("InvalidParameterValueException", "bad memory"), ENDPOINT) == (
         "nubis: InvalidParameterValueException: bad memory", 1)
 
 
 def test_format_error_other_botocore_errors():
-    msg, code = cli.format_error(ParamValidationError(report="MemorySize is not an int"), ENDPOINT)
+    msg, code = cli_errors.format_error(ParamValidationError(report="MemorySize is not an int"), ENDPOINT)
     assert code == 2 and "MemorySize" in msg
-    msg, code = cli.format_error(ReadTimeoutError(endpoint_url=ENDPOINT), ENDPOINT)
+    msg, code = cli_errors.format_error(ReadTimeoutError(endpoint_url=ENDPOINT), ENDPOINT)
     assert code == 1 and "did not answer in time" in msg
     waiter = WaiterError(name="FunctionActiveV2", reason="terminal failure state",
                          last_response={"Configuration": {"State": "Failed", "StateReason": "bad zip"}})
-    assert cli.format_error(waiter, ENDPOINT) == ("nubis: the function did not become ready: bad zip", 1)
-    assert cli.format_error(cli.CliError("no such file", 2), ENDPOINT) == ("nubis: no such file", 2)
-    assert cli.format_error(ZeroDivisionError(), ENDPOINT) is None
+    assert cli_errors.format_error(waiter, ENDPOINT) == ("nubis: the function did not become ready: bad zip", 1)
+    assert cli_errors.format_error(cli_errors.CliError("no such file", 2), ENDPOINT) == ("nubis: no such file", 2)
+    assert cli_errors.format_error(ZeroDivisionError(), ENDPOINT) is None
 
 
 def test_main_prints_one_line_not_a_traceback(capsys):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ...server.context import RequestContext
-from .errors import bad_request, conflict, model_not_found, not_found
+from .errors import MODEL, TAGGED, bad_request, conflict, found, not_found
 from .patch import apply_patch
 from .store import ROOT_ID_LEN, SHORT_ID_LEN, RestApiRecord, new_id, now
 
@@ -123,10 +123,7 @@ class ApiOps:
         return dict(model)
 
     def model(self, rec: RestApiRecord, name: str) -> dict:
-        model = rec.models.get(name)
-        if model is None:
-            raise model_not_found()
-        return model
+        return found(rec.models.get(name), MODEL)
 
     async def get_model(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
         return dict(self.model(self.api_record(ctx, p["restApiId"]), p["modelName"]))
@@ -161,23 +158,19 @@ class ApiOps:
     def _tagged(self: ApiGatewayProvider, ctx: RequestContext, arn: str) -> tuple[dict, object]:
         """(the tagged shape, what to save) for an API, stage, API key or usage plan ARN."""
         m = _TAG_ARN.match(arn)
-        if m is None or m.group(1) != ctx.region:
-            raise bad_request(f"Invalid resource ARN: {arn}") if m is None else not_found(
-                f"Invalid resource identifier specified {arn}")
+        if m is None:
+            raise bad_request(f"Invalid resource ARN: {arn}")
+        missing = TAGGED.format(arn=arn)
+        if m.group(1) != ctx.region:
+            raise not_found(missing)
         kind, obj_id, stage = m.group(2), m.group(3), m.group(4)
         if kind == "restapis":
-            rec = self.store.owned(ctx.account, ctx.region, obj_id)
-            if rec is None:
-                raise not_found(f"Invalid resource identifier specified {arn}")
+            rec = found(self.store.owned(ctx.account, ctx.region, obj_id), missing)
             if stage is not None:
-                if stage not in rec.stages:
-                    raise not_found(f"Invalid resource identifier specified {arn}")
-                return rec.stages[stage], rec
+                return found(rec.stages.get(stage), missing), rec
             return rec.api, rec
         store_kind = "apikey" if kind == "apikeys" else "usageplan"
-        doc = self.store.object(store_kind, ctx.account, ctx.region, obj_id)
-        if doc is None:
-            raise not_found(f"Invalid resource identifier specified {arn}")
+        doc = found(self.store.object(store_kind, ctx.account, ctx.region, obj_id), missing)
         return doc, (store_kind, doc)
 
     def _save_tagged(self: ApiGatewayProvider, ctx: RequestContext, owner: object) -> None:

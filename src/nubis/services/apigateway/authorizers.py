@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
 from .apis import paginate
-from .errors import authorizer_not_found, bad_request, conflict, not_found, validator_not_found
+from .errors import AUTHORIZER, GATEWAY_RESPONSE, VALIDATOR, bad_request, conflict, found
 from .gateway_responses import DEFAULTS as GATEWAY_RESPONSE_DEFAULTS
 from .patch import apply_patch
 from .resources import lambda_arn_of
@@ -74,10 +74,7 @@ def _users(rec: RestApiRecord, member: str, value: str) -> list[str]:
 class AuthorizerOps:
     # -- authorizers
     def authorizer(self, rec: RestApiRecord, authorizer_id: str) -> dict:
-        authorizer = rec.authorizers.get(authorizer_id)
-        if authorizer is None:
-            raise authorizer_not_found()
-        return authorizer
+        return found(rec.authorizers.get(authorizer_id), AUTHORIZER)
 
     async def create_authorizer(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
         rec = self.api_record(ctx, p["restApiId"])
@@ -124,10 +121,7 @@ class AuthorizerOps:
 
     # -- request validators
     def validator(self, rec: RestApiRecord, validator_id: str) -> dict:
-        validator = rec.validators.get(validator_id)
-        if validator is None:
-            raise validator_not_found()
-        return validator
+        return found(rec.validators.get(validator_id), VALIDATOR)
 
     async def create_request_validator(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
         rec = self.api_record(ctx, p["restApiId"])
@@ -216,7 +210,6 @@ class AuthorizerOps:
     async def delete_gateway_response(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
         rec = self.api_record(ctx, p["restApiId"])
         response_type = self._response_type(p["responseType"])
-        if rec.gateway_responses.pop(response_type, None) is None:
-            raise not_found("Invalid Gateway Response identifier specified")
+        found(rec.gateway_responses.pop(response_type, None), GATEWAY_RESPONSE)
         self.store.save(rec)
         return {}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
 from .apis import paginate
-from .errors import api_key_not_found, bad_request, conflict, not_found, usage_plan_not_found
+from .errors import API_KEY, USAGE_PLAN, USAGE_PLAN_KEY, bad_request, conflict, found, not_found
 from .patch import apply_patch, split_path
 from .store import KEY_ID_LEN, SHORT_ID_LEN, now
 
@@ -41,10 +41,7 @@ def plan_view(doc: dict) -> dict:
 class KeyOps:
     # -- API keys
     def api_key(self: ApiGatewayProvider, ctx: RequestContext, key_id: str) -> dict:
-        doc = self.store.object("apikey", ctx.account, ctx.region, key_id)
-        if doc is None:
-            raise api_key_not_found()
-        return doc
+        return found(self.store.object("apikey", ctx.account, ctx.region, key_id), API_KEY)
 
     async def create_api_key(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
         value = p.get("value")
@@ -103,10 +100,7 @@ class KeyOps:
 
     # -- usage plans
     def usage_plan(self: ApiGatewayProvider, ctx: RequestContext, plan_id: str) -> dict:
-        doc = self.store.object("usageplan", ctx.account, ctx.region, plan_id)
-        if doc is None:
-            raise usage_plan_not_found()
-        return doc
+        return found(self.store.object("usageplan", ctx.account, ctx.region, plan_id), USAGE_PLAN)
 
     def _check_plan(self: ApiGatewayProvider, ctx: RequestContext, plan: dict) -> None:
         for api_stage in plan.get("apiStages") or []:
@@ -207,7 +201,7 @@ class KeyOps:
     def _plan_key(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> tuple[dict, dict]:
         plan = self.usage_plan(ctx, p["usagePlanId"])
         if p["keyId"] not in plan["_keys"]:
-            raise not_found("Invalid Usage Plan Key identifier specified")
+            raise not_found(USAGE_PLAN_KEY)
         return plan, self.api_key(ctx, p["keyId"])
 
     async def get_usage_plan_key(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:

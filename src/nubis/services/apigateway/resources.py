@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
 from .apis import paginate
-from .errors import (bad_request, conflict, integration_not_found, method_not_found, resource_not_found,
-                     response_not_found, validator_not_found)
+from .errors import (INTEGRATION, METHOD, RESOURCE, RESPONSE, VALIDATOR, bad_request, conflict, found,
+                     not_found)
 from .patch import apply_patch
 from .store import SHORT_ID_LEN, RestApiRecord, new_id
 
@@ -87,22 +87,14 @@ def check_integration(integration: dict) -> None:
 class ResourceOps:
     # -- lookups
     def resource(self: ApiGatewayProvider, rec: RestApiRecord, resource_id: str) -> dict:
-        resource = rec.resources.get(resource_id)
-        if resource is None:
-            raise resource_not_found(rec.account, rec.api_id, resource_id)
-        return resource
+        return found(rec.resources.get(resource_id),
+                     RESOURCE.format(account=rec.account, api_id=rec.api_id, resource_id=resource_id))
 
     def method(self: ApiGatewayProvider, rec: RestApiRecord, resource_id: str, http_method: str) -> dict:
-        method = (self.resource(rec, resource_id).get("resourceMethods") or {}).get(http_method)
-        if method is None:
-            raise method_not_found()
-        return method
+        return found((self.resource(rec, resource_id).get("resourceMethods") or {}).get(http_method), METHOD)
 
     def integration(self: ApiGatewayProvider, rec: RestApiRecord, resource_id: str, http_method: str) -> dict:
-        integration = self.method(rec, resource_id, http_method).get("methodIntegration")
-        if integration is None:
-            raise integration_not_found()
-        return integration
+        return found(self.method(rec, resource_id, http_method).get("methodIntegration"), INTEGRATION)
 
     # -- resources
     async def get_resources(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
@@ -213,7 +205,7 @@ class ResourceOps:
                 raise bad_request("Invalid authorizer ID specified. Setting the authorization type to CUSTOM or "
                                   "COGNITO_USER_POOLS requires a valid authorizer.")
         if method.get("requestValidatorId") and method["requestValidatorId"] not in rec.validators:
-            raise validator_not_found()
+            raise not_found(VALIDATOR)
         for content_type, model in (method.get("requestModels") or {}).items():
             if model not in rec.models:
                 raise bad_request(f"Invalid model identifier specified: {model}")
@@ -263,10 +255,7 @@ class ResourceOps:
 
     def _method_response(self, rec: RestApiRecord, p: dict) -> dict:
         method = self.method(rec, p["resourceId"], p["httpMethod"])
-        response = (method.get("methodResponses") or {}).get(p["statusCode"])
-        if response is None:
-            raise response_not_found()
-        return response
+        return found((method.get("methodResponses") or {}).get(p["statusCode"]), RESPONSE)
 
     async def get_method_response(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
         return copy.deepcopy(self._method_response(self.api_record(ctx, p["restApiId"]), p))
@@ -351,10 +340,7 @@ class ResourceOps:
 
     def _integration_response(self, rec: RestApiRecord, p: dict) -> dict:
         integration = self.integration(rec, p["resourceId"], p["httpMethod"])
-        response = (integration.get("integrationResponses") or {}).get(p["statusCode"])
-        if response is None:
-            raise response_not_found()
-        return response
+        return found((integration.get("integrationResponses") or {}).get(p["statusCode"]), RESPONSE)
 
     async def get_integration_response(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
         return copy.deepcopy(self._integration_response(self.api_record(ctx, p["restApiId"]), p))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ...server.context import RequestContext
 from .apis import paginate
-from .errors import bad_request, conflict, deployment_not_found, stage_not_found
+from .errors import DEPLOYMENT, STAGE, bad_request, conflict, found
 from .patch import apply_patch, convert, split_path
 from .store import SHORT_ID_LEN, RestApiRecord, new_id, now
 
@@ -72,10 +72,7 @@ def snapshot(rec: RestApiRecord) -> dict:
 
 class StageOps:
     def stage(self, rec: RestApiRecord, name: str) -> dict:
-        stage = rec.stages.get(name)
-        if stage is None:
-            raise stage_not_found()
-        return stage
+        return found(rec.stages.get(name), STAGE)
 
     # -- deployments
     async def create_deployment(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
@@ -106,10 +103,7 @@ class StageOps:
         return dict(meta)
 
     def _deployment(self, rec: RestApiRecord, deployment_id: str) -> dict:
-        deployment = rec.deployments.get(deployment_id)
-        if deployment is None:
-            raise deployment_not_found()
-        return deployment
+        return found(rec.deployments.get(deployment_id), DEPLOYMENT)
 
     async def get_deployment(self: ApiGatewayProvider, ctx: RequestContext, p: dict) -> dict:
         rec = self.api_record(ctx, p["restApiId"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,74 +50,50 @@ def _get_att_args(arg: Any) -> tuple[Any, Any]:
     raise TemplateError("Template error: every Fn::GetAtt object requires two non-empty parameters", full=True)
 
 
+def _named(value: Any) -> Iterator[tuple[str, str]]:
+    """Every (function, logical name) that `value` names: Ref targets, Fn::GetAtt targets and the heads of
+    Fn::Sub variables (less the ones the Fn::Sub binds itself). One walk serves both the dependency graph
+    and the check for names that exist nowhere."""
+    fn = _intrinsic(value)
+    if fn is not None:
+        name, arg = fn
+        if name == "Ref" and isinstance(arg, str):
+            yield name, arg
+            return
+        if name == "Fn::GetAtt":
+            target, _ = _get_att_args(arg)
+            if isinstance(target, str):
+                yield name, target
+            return
+        if name == "Fn::Sub":
+            text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1] if len(arg) > 1 else {})
+            bound = variables or {}
+            if isinstance(text, str):
+                for var in _SUB_VAR.findall(text):
+                    head = var.split(".", 1)[0]
+                    if not var.startswith("!") and var not in bound and head not in bound:
+                        yield name, head
+            yield from _named(variables)
+            return
+        yield from _named(arg)
+        return
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _named(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _named(item)
+
+
 def references(value: Any, resources: set[str]) -> set[str]:
     """Logical ids of resources `value` refers to (Ref, Fn::GetAtt, Fn::Sub variables)."""
-    found: set[str] = set()
-
-    def walk(v: Any) -> None:
-        fn = _intrinsic(v)
-        if fn is not None:
-            name, arg = fn
-            if name == "Ref" and isinstance(arg, str) and arg in resources:
-                found.add(arg)
-                return
-            if name == "Fn::GetAtt":
-                target, _ = _get_att_args(arg)
-                if isinstance(target, str) and target in resources:
-                    found.add(target)
-                return
-            if name == "Fn::Sub":
-                text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1] if len(arg) > 1 else {})
-                if isinstance(text, str):
-                    for var in _SUB_VAR.findall(text):
-                        if var.startswith("!"):
-                            continue
-                        head = var.split(".", 1)[0]
-                        if head in resources and var not in (variables or {}) and head not in (variables or {}):
-                            found.add(head)
-                walk(variables)
-                return
-            walk(arg)
-            return
-        if isinstance(v, dict):
-            for item in v.values():
-                walk(item)
-        elif isinstance(v, list):
-            for item in v:
-                walk(item)
-
-    walk(value)
-    return found
+    return {name for _, name in _named(value) if name in resources}
 
 
 def unresolved_references(value: Any, known: set[str]) -> set[str]:
     """Names used by Ref / Fn::GetAtt that are neither resources, parameters nor pseudo parameters."""
-    missing: set[str] = set()
-
-    def walk(v: Any) -> None:
-        fn = _intrinsic(v)
-        if fn is not None:
-            name, arg = fn
-            if name == "Ref" and isinstance(arg, str):
-                if arg not in known and not arg.startswith("AWS::"):
-                    missing.add(arg)
-                return
-            if name == "Fn::GetAtt":
-                target, _ = _get_att_args(arg)
-                if isinstance(target, str) and target not in known:
-                    missing.add(target)
-                return
-            walk(arg)
-            return
-        if isinstance(v, dict):
-            for item in v.values():
-                walk(item)
-        elif isinstance(v, list):
-            for item in v:
-                walk(item)
-
-    walk(value)
-    return missing
+    return {name for fn, name in _named(value)
+            if fn != "Fn::Sub" and name not in known and not (fn == "Ref" and name.startswith("AWS::"))}
 
 
 @dataclass

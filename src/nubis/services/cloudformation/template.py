@@ -10,13 +10,13 @@ from typing import Any
 import yaml
 
 from .errors import TemplateError, validation
+from .resource_types import unrecognized
 from .yaml_loader import load_yaml
 
 SECTIONS = {"AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Mappings", "Conditions",
             "Transform", "Resources", "Outputs", "Rules", "Hooks"}
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 PARAMETER_TYPES = {"String", "Number", "List<Number>", "CommaDelimitedList"}
-_TYPE_NAME = re.compile(r"^(AWS|Alexa|Custom)::[A-Za-z0-9]+(::[A-Za-z0-9]+)?$")
 MAX_BODY = 51_200  # TemplateBody; a TemplateURL may point at up to 1 MB
 NO_ECHO_MASK = "****"
 
@@ -61,7 +61,7 @@ def check_shape(doc: dict) -> None:
     resources = doc.get("Resources")
     if not isinstance(resources, dict) or not resources:
         raise TemplateError("At least one Resources member must be defined.")
-    bad_types: list[str] = []
+    types: list[str] = []
     for logical, res in resources.items():
         if not re.fullmatch(r"[A-Za-z0-9]+", logical):
             raise TemplateError(f"Resource name {logical} is non alphanumeric.")
@@ -70,15 +70,15 @@ def check_shape(doc: dict) -> None:
         rtype = res.get("Type")
         if not isinstance(rtype, str):
             raise TemplateError(f"[/Resources/{logical}] Every Resources object must contain a Type member.")
-        if not _TYPE_NAME.match(rtype):
-            bad_types.append(rtype)
+        types.append(rtype)
         unknown_keys = sorted(set(res) - {"Type", "Properties", "DependsOn", "Condition", "Metadata",
                                           "DeletionPolicy", "UpdateReplacePolicy", "CreationPolicy",
                                           "UpdatePolicy", "Version", "Description"})
         if unknown_keys:
             raise TemplateError(f"[/Resources/{logical}] Invalid resource attribute {unknown_keys}")
+    bad_types = unrecognized(types, sam=SAM_TRANSFORM in transforms(doc))
     if bad_types:
-        raise TemplateError(f"Unrecognized resource types: [{', '.join(sorted(set(bad_types)))}]")
+        raise TemplateError(f"Unrecognized resource types: [{', '.join(bad_types)}]")
     params = doc.get("Parameters") or {}
     if not isinstance(params, dict):
         raise TemplateError("Parameters must be an object")

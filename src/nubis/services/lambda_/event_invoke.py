@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from ...server.context import RequestContext
 from ...server.errors import AwsError
 from .functions import FunctionRecord
-from .names import function_arn, parse_function_name
+from .names import function_arn, parse_function_arn, parse_function_name
 from .versions import paginate
 
 if TYPE_CHECKING:
@@ -23,11 +23,8 @@ def settings(rec: FunctionRecord, qualifier: str | None) -> dict:
 
 def destination_function(arn: str) -> tuple[str, str, str, str | None] | None:
     """(account, region, name, qualifier) when the ARN names a Lambda function, else None."""
-    parts = arn.split(":")
-    if len(parts) < 7 or parts[:3] != ["arn", "aws", "lambda"] or parts[5] != "function":
-        return None
-    ref = parse_function_name(":".join(parts[6:]))
-    return parts[4], parts[3], ref.name, ref.qualifier
+    ref = parse_function_arn(arn)
+    return None if ref is None else (ref.account or "", ref.region or "", ref.name, ref.qualifier)
 
 
 class EventInvokeConfigOps:

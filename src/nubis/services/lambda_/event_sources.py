@@ -13,20 +13,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import re
 import time
 import uuid
 from typing import TYPE_CHECKING
 
 import orjson
 
-from ...engine import Invocation
 from ...engine import Throttled as EngineThrottled
 from ...server.context import RequestContext
 from ...server.errors import AwsError
 from ...store.db import Database
-from .aliases import pick_version
-from .names import function_arn, parse_function_name
+from ..arns import parse_arn
+from .names import function_arn, parse_function_arn, parse_function_name
 from .versions import paginate
 
 if TYPE_CHECKING:
@@ -35,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("nubis.lambda.esm")
 
-_ARN = re.compile(r"arn:(aws[a-zA-Z-]*):(?P<service>[a-z0-9-]+):(?P<region>[^:]*):(?P<account>[^:]*):(?P<resource>.+)")
 NOT_FOUND = "The resource you requested does not exist."
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS lambda_event_source_mappings (
@@ -56,14 +53,20 @@ def _not_found() -> AwsError:
 
 def missing_source(arn: str) -> AwsError:
     """Lambda's answer for a source ARN that names nothing."""
-    m = _ARN.fullmatch(arn)
-    service = m.group("service") if m else ""
+    parsed = parse_arn(arn)
+    service = parsed.service if parsed else ""
     if service == "sqs":
         return _invalid("Error occurred while ReceiveMessage. SQS Error Code: AWS.SimpleQueueService.NonExistentQueue. "
                         "SQS Error Message: The specified queue does not exist.")
     if service in ("kinesis", "dynamodb"):
         return _invalid(f"Stream not found: {arn}")
     return _invalid("Unrecognized event source.")
+
+
+def owner(cfg: dict) -> tuple[str, str]:
+    """(account, region) a mapping belongs to, read from its ARN."""
+    parsed = parse_arn(cfg["EventSourceMappingArn"])
+    return (parsed.account, parsed.region) if parsed else ("", "")
 
 
 def sqs_record(m: QueueMessage, queue_arn: str) -> dict:
@@ -77,7 +80,8 @@ def sqs_record(m: QueueMessage, queue_arn: str) -> dict:
         else:
             v = {"binaryValue": base64.b64encode(bytes(a["BinaryValue"])).decode(), **v}
         message_attributes[name] = v
-    region = queue_arn.split(":")[3]
+    parsed = parse_arn(queue_arn)
+    region = parsed.region if parsed else ""
     return {"messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body, "attributes": attributes,
             "messageAttributes": message_attributes, "md5OfBody": m.md5_of_body, "eventSource": "aws:sqs",
             "eventSourceARN": queue_arn, "awsRegion": region}
@@ -159,7 +163,7 @@ class EventSourceMappingOps:
         """Move transitional states on and keep exactly the Enabled mappings polled."""
         for ident, cfg in list(self.mappings.items.items()):
             state = cfg["State"]
-            account, region = cfg["EventSourceMappingArn"].split(":")[4], cfg["EventSourceMappingArn"].split(":")[3]
+            account, region = owner(cfg)
             if state == "Deleting":
                 self._stop_pollers(ident)
                 self.mappings.delete(ident)
@@ -249,18 +253,8 @@ class EventSourceMappingOps:
 
     async def _invoke_for_mapping(self: LambdaProvider, target_arn: str, payload: bytes):
         """A synchronous invocation on the mapping's behalf (no resource policy applies: Lambda polls)."""
-        target = self._trigger_target(target_arn)
-        if target is None:
-            raise RuntimeError(f"function {target_arn} does not exist")
-        rec, qualifier = target
-        alias = rec.aliases.get(qualifier or "")
-        rev = rec.revision(pick_version(alias)) if alias else rec.revision(qualifier or "$LATEST")
-        if rev is None or rec.state != "Active":
-            raise RuntimeError(f"function {target_arn} is not ready")
-        inv = Invocation(request_id=str(uuid.uuid4()), payload=payload,
-                         invoked_arn=f"{rec.arn}:{qualifier}" if qualifier else rec.arn)
         try:
-            return await self.engine.invoke(self.invoker.spec(rec, rev, self.endpoint), inv)
+            return await self.invoke_target(target_arn, payload)
         except EngineThrottled:
             log.info("event source mapping for %s throttled; the batch returns to the queue", target_arn)
             return None
@@ -291,8 +285,8 @@ class EventSourceMappingOps:
             raise _invalid("MaximumConcurrency must be between 2 and 1000.")
 
     def _check_timeout(self: LambdaProvider, ctx: RequestContext, function: str, queue: dict) -> None:
-        ref = parse_function_name(function.split(":function:", 1)[1])
-        rec = self.functions.get(ctx.account, ctx.region, ref.name)
+        ref = parse_function_arn(function)
+        rec = self.functions.get(ctx.account, ctx.region, ref.name) if ref else None
         timeout = int((rec.config if rec else {}).get("Timeout", 3))
         visibility = int(queue.get("VisibilityTimeout", 30))
         if visibility < timeout:
@@ -311,7 +305,7 @@ class EventSourceMappingOps:
             raise _invalid("Unrecognized event source.")
         function = self._esm_function(ctx, p["FunctionName"])
         queues = self.bus.queues if self.bus is not None else None
-        queue = queues.queue_attributes(source) if queues is not None and source.startswith("arn:aws:sqs:") else None
+        queue = queues.queue_attributes(source) if queues is not None and parse_arn(source, "sqs") else None
         if queue is None:
             raise missing_source(source)
         if p.get("StartingPosition") or p.get("StartingPositionTimestamp"):
@@ -340,7 +334,7 @@ class EventSourceMappingOps:
 
     def _mapping(self: LambdaProvider, ctx: RequestContext, ident: str) -> dict:
         cfg = self.mappings.items.get(ident)
-        if cfg is None or cfg["EventSourceMappingArn"].split(":")[3:5] != [ctx.region, ctx.account]:
+        if cfg is None or owner(cfg) != (ctx.account, ctx.region):
             raise _not_found()
         return cfg
 
@@ -353,7 +347,7 @@ class EventSourceMappingOps:
             ref = parse_function_name(p["FunctionName"])  # a malformed name is still a validation error
             function = function_arn(ctx.region, ctx.account, ref.name, ref.qualifier)
         items = [self._view(c) for c in self.mappings.items.values()
-                 if c["EventSourceMappingArn"].split(":")[3:5] == [ctx.region, ctx.account]
+                 if owner(c) == (ctx.account, ctx.region)
                  and (function is None or c["FunctionArn"] == function)
                  and (not p.get("EventSourceArn") or c["EventSourceArn"] == p["EventSourceArn"])]
         items.sort(key=lambda c: (c["LastModified"], c["UUID"]))

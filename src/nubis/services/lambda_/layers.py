@@ -16,6 +16,7 @@ from ...server.context import RequestContext
 from ...server.errors import AwsError
 from ...store.blobs import BlobStore
 from ...store.db import Database
+from ..arns import parse_arn
 from .code import accept_zip, world_readable
 from .functions import lambda_timestamp, new_revision
 from .versions import paginate
@@ -45,10 +46,11 @@ def layer_arn(region: str, account: str, name: str) -> str:
 
 def parse_layer_version_arn(arn: str) -> tuple[str, str, str, int] | None:
     """(account, region, name, version) of `arn:aws:lambda:<r>:<a>:layer:<name>:<n>`."""
-    parts = arn.split(":")
-    if len(parts) != 8 or parts[:3] != ["arn", "aws", "lambda"] or parts[5] != "layer" or not parts[7].isdigit():
+    parsed = parse_arn(arn, "lambda")
+    name, _, version = ((parsed.typed("layer") if parsed else None) or "").partition(":")
+    if parsed is None or not name or not version.isdigit():
         return None
-    return parts[4], parts[3], parts[6], int(parts[7])
+    return parsed.account, parsed.region, name, int(version)
 
 
 class LayerStore:

@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 
 from ...server.errors import AwsError
+from ..arns import parse_arn
 
 _FN = re.compile(
     r"^(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?(?:(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1}):)?"
@@ -39,3 +40,14 @@ def parse_function_name(value: str, qualifier: str | None = None) -> FunctionRef
 def function_arn(region: str, account: str, name: str, qualifier: str | None = None) -> str:
     arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
     return f"{arn}:{qualifier}" if qualifier else arn
+
+
+def parse_function_arn(arn: str) -> FunctionRef | None:
+    """The function (with account, region and any qualifier) an `arn:aws:lambda:...:function:...` names;
+    None for any other ARN. A malformed function name is Lambda's ValidationException."""
+    parsed = parse_arn(arn, "lambda")
+    name = parsed.typed("function") if parsed else None
+    if parsed is None or name is None:
+        return None
+    ref = parse_function_name(name)
+    return FunctionRef(ref.name, ref.qualifier, parsed.account, parsed.region)

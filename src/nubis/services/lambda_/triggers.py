@@ -5,13 +5,13 @@ import fnmatch
 import uuid
 from typing import TYPE_CHECKING
 
-from ...engine import Invocation
+from ...engine import Invocation, InvocationResult
 from ...engine import Throttled as EngineThrottled
 from ...events.bus import SyncResult, Throttled, TriggerError
 from .aliases import pick_version
 from ...server.context import RequestContext
 from .functions import FunctionRecord
-from .names import parse_function_name
+from .names import parse_function_arn
 from .policy import statements
 
 if TYPE_CHECKING:
@@ -37,11 +37,10 @@ class TriggerOps:
     """Implements events.bus.FunctionTriggers for the provider."""
 
     def _trigger_target(self: LambdaProvider, function_arn: str) -> tuple[FunctionRecord, str | None] | None:
-        parts = function_arn.split(":")
-        if len(parts) < 7 or parts[:3] != ["arn", "aws", "lambda"]:
+        ref = parse_function_arn(function_arn)
+        if ref is None:
             return None
-        ref = parse_function_name(":".join(parts[6:]) if parts[5] == "function" else parts[-1])
-        rec = self.functions.get(parts[4], parts[3], ref.name)
+        rec = self.functions.get(ref.account, ref.region, ref.name)
         if rec is None or (ref.qualifier and rec.revision(ref.qualifier) is None and ref.qualifier not in rec.aliases):
             return None
         return rec, ref.qualifier
@@ -68,10 +67,22 @@ class TriggerOps:
 
     async def invoke_sync(self: LambdaProvider, function_arn: str, payload: bytes, *, principal: str,
                           source_arn: str, source_account: str) -> SyncResult:
-        target = self._trigger_target(function_arn)
-        if target is None or not self.can_invoke(function_arn, principal=principal, source_arn=source_arn,
-                                                 source_account=source_account):
+        if not self.can_invoke(function_arn, principal=principal, source_arn=source_arn,
+                               source_account=source_account):
             raise TriggerError(f"{principal} may not invoke {function_arn}")
+        try:
+            result = await self.invoke_target(function_arn, payload)
+        except EngineThrottled:
+            raise Throttled(f"{function_arn} is throttled") from None
+        return SyncResult(result.payload, result.function_error, result.executed_version, result.request_id)
+
+    async def invoke_target(self: LambdaProvider, function_arn: str, payload: bytes) -> InvocationResult:
+        """Run the function (version or alias) an ARN names synchronously, on another service's behalf; the
+        caller has checked any resource policy. TriggerError when it does not exist or is not ready; the
+        engine's Throttled passes through."""
+        target = self._trigger_target(function_arn)
+        if target is None:
+            raise TriggerError(f"{function_arn} does not exist")
         rec, qualifier = target
         alias = rec.aliases.get(qualifier or "")
         rev = rec.revision(pick_version(alias)) if alias else rec.revision(qualifier or "$LATEST")
@@ -79,8 +90,4 @@ class TriggerOps:
             raise TriggerError(f"{function_arn} is not ready")
         inv = Invocation(request_id=str(uuid.uuid4()), payload=payload,
                          invoked_arn=f"{rec.arn}:{qualifier}" if qualifier else rec.arn)
-        try:
-            result = await self.engine.invoke(self.invoker.spec(rec, rev, self.endpoint), inv)
-        except EngineThrottled:
-            raise Throttled(f"{function_arn} is throttled") from None
-        return SyncResult(result.payload, result.function_error, result.executed_version, result.request_id)
+        return await self.engine.invoke(self.invoker.spec(rec, rev, self.endpoint), inv)

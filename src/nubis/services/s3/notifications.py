@@ -23,6 +23,7 @@ import orjson
 from ...events.bus import QueueError, TopicError, TriggerError
 from ...server.context import RequestContext
 from ...server.errors import AwsError
+from ..arns import parse_arn
 from . import errors
 from .names import bucket_arn, event_key
 from .store import Bucket, ObjectVersion
@@ -82,8 +83,7 @@ def _check_configuration(conf: dict) -> list[tuple[str, dict]]:
     for group, arn_member, wire, service in _KINDS:
         for cfg in conf.get(group) or []:
             arn = cfg.get(arn_member) or ""
-            parts = arn.split(":")
-            if len(parts) < 6 or parts[0] != "arn" or parts[2] != service:
+            if parse_arn(arn, service) is None:
                 raise errors.invalid_argument("The ARN could not be parsed", wire, arn)
             events = cfg.get("Events") or []
             if not events:

@@ -16,6 +16,7 @@ from ...server.messages import HttpRequest, HttpResponse
 from ...server.protocol import load_service
 from ...store.db import BackgroundWriter, Database
 from ...store.queue import DurableQueue
+from ..arns import parse_arn
 from ..base import Provider, RawRoute
 from .delivery import Delivery
 from .errors import invalid
@@ -96,9 +97,9 @@ class SnsProvider(TopicOps, SubscriptionOps, PublishOps, Provider):
             if violations:
                 raise self.protocol.validation_error(violations)
             arn = params.get("TopicArn") or params.get("SubscriptionArn") or ""
-            parts = arn.split(":")
-            region = parts[3] if len(parts) > 4 else "us-east-1"
-            account = parts[4] if len(parts) > 4 else DEFAULT_ACCOUNT
+            parsed = parse_arn(arn)
+            region = parsed.region if parsed else "us-east-1"
+            account = parsed.account if parsed else DEFAULT_ACCOUNT
             ctx = RequestContext(account=account, region=region, service="sns", endpoint=self.endpoint, http=req)
             result = await self.handle(ctx, op.name, params)
             assert isinstance(result, dict)

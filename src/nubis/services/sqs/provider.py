@@ -24,6 +24,7 @@ from ...server.context import RequestContext
 from ...server.errors import AwsError
 from ...server.messages import HttpRequest
 from ...store.db import BackgroundWriter, Database
+from ..arns import parse_arn
 from ..base import Provider
 from . import attributes as qattrs
 from . import errors
@@ -112,10 +113,8 @@ class SqsProvider(Provider):
         return q
 
     def by_arn(self, arn: str) -> Queue | None:
-        parts = arn.split(":")
-        if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"]:
-            return None
-        return self.queues.get((parts[4], parts[3], parts[5]))
+        parsed = parse_arn(arn, "sqs")
+        return self.queues.get((parsed.account, parsed.region, parsed.resource)) if parsed else None
 
     def _signal(self, arn: str) -> None:
         ev = self._events.pop(arn, None)
