@@ -165,7 +165,7 @@ class Engine:
         self._closing = False
         self._announced: set[str] = set()
         self._snapshots: dict[str, SnapshotLauncher] = {}  # SnapStart versions, by spec key
-        self._primed: dict[Environment, float] = {}  # launched ahead -> loop.time() when launched
+        self._primed: dict[Environment, float | None] = {}  # launched ahead -> loop.time() when launched
         self._argv = [python, str(PYTHON_BOOTSTRAP)]
         # Limits and isolation of every environment (probes the host once per process).
         self.enforcer = Enforcer(data_dir=data_dir, enabled=isolation, runtime_dirs=(str(PYTHON_RUNTIME_DIR),))
@@ -562,7 +562,7 @@ class Engine:
         env = self._new_environment(spec, "")
         env.pool = pool
         self._envs.add(env)
-        self._primed[env] = now
+        self._primed[env] = None  # the time it was launched, once it is
         pool.launching = asyncio.ensure_future(self._launch_ahead(pool, env))
         pool.launching.add_done_callback(_consume_exception)
 
@@ -580,6 +580,7 @@ class Engine:
             pool.launching = None
         if env.launched() and not pool.retired and not self._closing and env in self._primed:
             pool.launched = env
+            self._primed[env] = asyncio.get_running_loop().time()
         else:
             self._unprime(env)
             env.kill()
@@ -843,7 +844,7 @@ class Engine:
             self.enforcer.touch_stock()
             now = loop.time()
             for env, since in list(self._primed.items()):
-                if now - since >= min(PRIME_TTL_S, self.keep_alive_s) and env.state == "init":
+                if since is not None and now - since >= min(PRIME_TTL_S, self.keep_alive_s) and env.state == "init":
                     pool = env.pool
                     if pool is not None:
                         pool.prime_after = now + PRIME_BACKOFF_S  # launched for nothing: not again soon
