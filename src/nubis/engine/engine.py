@@ -545,6 +545,8 @@ class Engine:
         if pool.idle or pool.envs or pool.launched is not None or pool.launching is not None:
             return
         self._prime_pool(pool, spec)
+        if pool.launching is None and not pool.envs and self._pools.get(spec.key) is pool:
+            del self._pools[spec.key]  # not launched (PRIME_MAX reached, ...): no empty pool left behind
 
     def _prime_pool(self, pool: _Pool, spec: FunctionSpec) -> None:
         if (self._closing or pool.retired or pool.provisioned or len(self._primed) >= PRIME_MAX
@@ -570,10 +572,12 @@ class Engine:
         try:
             await env.launch()
         except BaseException:
+            pool.launching = None
             self._unprime(env)
             env.kill()
             if env.sandbox is None:
                 self._envs.discard(env)
+                self._on_env_dead(env)
                 self.enforcer.release(env.limits)
             raise
         finally:
