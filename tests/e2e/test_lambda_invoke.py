@@ -221,3 +221,24 @@ def test_invoke_async_deprecated_api(lam):
     name = create_function(lam, "def handler(event, context):\n    return 1\n")
     resp = lam.invoke_async(FunctionName=name, InvokeArgs=b'{"a": 1}')
     assert resp["Status"] == 202
+
+
+def test_init_runs_at_the_first_invoke_even_with_an_environment_launched_ahead(lam):
+    # nubis launches a new function's first environment when it is created (confined, waiting);
+    # its INIT (the module's import) must still run when the first invocation comes, and only once.
+    code = """
+import os, time
+INIT_AT = time.time()
+def handler(event, context):
+    return {"init_at": INIT_AT, "pid": os.getpid()}
+"""
+    name = create_function(lam, code)
+    time.sleep(0.3)  # the launch ahead has finished
+    before = time.time()
+    resp = lam.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
+    first = payload(resp)
+    tail = base64.b64decode(resp["LogResult"]).decode()
+    assert first["init_at"] >= before
+    assert "Init Duration" in tail
+    second = payload(lam.invoke(FunctionName=name, Payload=b"{}"))
+    assert second == first  # warm: the same environment, INIT not run again

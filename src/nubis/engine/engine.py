@@ -58,6 +58,13 @@ PYTHON_RUNTIMES = frozenset(f"python3.{m}" for m in range(9, 15))
 SNAPSHOT_INIT_TIMEOUT_S = 130.0  # a snapshot's INIT may run max(130 s, the function's timeout)
 
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100  # 6291556, the runtime-side response cap
+# Launched environments: a function's next new environment launched ahead (confined, waiting for
+# its INIT; none of its code has run), when a function is created or updated and when its last idle
+# environment is taken. A cold start then runs only INIT. At most PRIME_MAX at a time; one left
+# unused for PRIME_TTL_S is killed, and its function is not primed again for PRIME_BACKOFF_S.
+PRIME_MAX = 4
+PRIME_TTL_S = 30.0
+PRIME_BACKOFF_S = 120.0
 
 LogSink = Callable[[FunctionSpec, str, "list[tuple[int, str]]"], None]  # (spec, stream, [(epoch_ms, line)])
 MeterSink = Callable[[InvocationResult, FunctionSpec, str], None]
@@ -77,7 +84,8 @@ def _interpreter_version(python: str) -> tuple[int, int, int]:
 
 
 class _Pool:
-    __slots__ = ("key", "spec", "idle", "envs", "retired", "provisioned", "provisioning", "failed")
+    __slots__ = ("key", "spec", "idle", "envs", "retired", "provisioned", "provisioning", "failed", "launched",
+                 "launching", "prime_after")
 
     def __init__(self, spec: FunctionSpec) -> None:
         self.key = spec.key
@@ -88,6 +96,9 @@ class _Pool:
         self.provisioned = 0  # environments to keep initialised ahead of invocations
         self.provisioning = 0  # of those, being initialised now
         self.failed = 0  # provisioned environments whose INIT failed (last round)
+        self.launched: Environment | None = None  # launched ahead, waiting for its INIT (see PRIME_MAX)
+        self.launching: asyncio.Future | None = None  # ... while it is being launched
+        self.prime_after = 0.0  # loop.time() before which this pool is not primed again
 
     def provisioned_ready(self) -> int:
         return sum(1 for e in self.envs if e.provisioned and e.state in ("ready", "busy"))
@@ -155,6 +166,7 @@ class Engine:
         self._closing = False
         self._announced: set[str] = set()
         self._snapshots: dict[str, SnapshotLauncher] = {}  # SnapStart versions, by spec key
+        self._primed: dict[Environment, float | None] = {}  # launched ahead -> loop.time() when launched
         self._argv = [python, str(PYTHON_BOOTSTRAP)]
         # Limits and isolation of every environment (probes the host once per process).
         self.enforcer = Enforcer(data_dir=data_dir, enabled=isolation, runtime_dirs=(str(PYTHON_RUNTIME_DIR),))
@@ -311,6 +323,10 @@ class Engine:
             idle, pool.idle = pool.idle, []
             for env in idle:
                 env.kill()
+            if pool.launched is not None:
+                env, pool.launched = pool.launched, None
+                self._primed.pop(env, None)
+                env.kill()
 
     async def invoke(self, spec: FunctionSpec, inv: Invocation) -> InvocationResult:
         if self._closing:
@@ -331,6 +347,8 @@ class Engine:
             task = asyncio.ensure_future(self._invoke_cold(pool, spec, inv, lease))
             task.add_done_callback(_consume_exception)
             return await asyncio.shield(task)
+        if not pool.idle and pool.launched is None and pool.launching is None:
+            self._prime_pool(pool, spec)  # the next concurrent invocation will need a new environment
         start = time.time()
         try:
             fut = env.invoke(inv, spec.timeout_s)
@@ -361,6 +379,9 @@ class Engine:
             idle, pool.idle = pool.idle, []
             for env in idle:
                 env.kill()
+        for env in list(self._primed):
+            self._unprime(env)
+            env.kill()
         if self._inflight:
             loop = asyncio.get_running_loop()
             self._drain_waiter = loop.create_future()
@@ -413,6 +434,7 @@ class Engine:
             log.info(msg, *args)
 
     def _on_env_dead(self, env: Environment) -> None:
+        self._unprime(env)
         pool: _Pool | None = env.pool  # type: ignore[assignment]
         if pool is not None:
             pool.envs.discard(env)
@@ -426,7 +448,8 @@ class Engine:
                     asyncio.get_running_loop().call_soon(self._replace_provisioned, pool)
                 except RuntimeError:  # pragma: no cover - no loop
                     pass
-            elif not pool.envs and not pool.provisioned and not pool.retired and self._pools.get(pool.key) is pool:
+            elif (not pool.envs and not pool.provisioned and not pool.retired and pool.launched is None
+                  and pool.launching is None and self._pools.get(pool.key) is pool):
                 del self._pools[pool.key]
 
     def _replace_provisioned(self, pool: _Pool) -> None:
@@ -512,6 +535,86 @@ class Engine:
             init_type=SNAP_START if snapshot is not None else init_type,
         )
 
+    # ------------------------------------------------------------------ launched ahead
+
+    def prime(self, spec: FunctionSpec) -> None:
+        """A function was created or its code or configuration changed: its first invocation will
+        need a new environment, so launch one now (see PRIME_MAX). Best effort, never raises."""
+        if self._closing or spec.runtime not in PYTHON_RUNTIMES or spec.snap_start:
+            return
+        pool = self._pools.get(spec.key)
+        if pool is None:
+            pool = self._pools[spec.key] = _Pool(spec)
+        if pool.idle or pool.envs or pool.launched is not None or pool.launching is not None:
+            return
+        self._prime_pool(pool, spec)
+        if pool.launching is None and not pool.envs and self._pools.get(spec.key) is pool:
+            del self._pools[spec.key]  # not launched (PRIME_MAX reached, ...): no empty pool left behind
+
+    def _prime_pool(self, pool: _Pool, spec: FunctionSpec) -> None:
+        if (self._closing or pool.retired or pool.provisioned or len(self._primed) >= PRIME_MAX
+                or spec.runtime not in PYTHON_RUNTIMES or spec.snap_start or spec.reserved_concurrency == 0):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        now = loop.time()
+        if now < pool.prime_after:
+            return
+        if self._reaper is None:
+            self._reaper = asyncio.ensure_future(self._reap_loop())
+        env = self._new_environment(spec, "")
+        env.pool = pool
+        self._envs.add(env)
+        self._primed[env] = None  # the time it was launched, once it is
+        pool.launching = asyncio.ensure_future(self._launch_ahead(pool, env))
+        pool.launching.add_done_callback(_consume_exception)
+
+    async def _launch_ahead(self, pool: _Pool, env: Environment) -> None:
+        try:
+            await env.launch()
+        except BaseException:
+            pool.launching = None
+            self._unprime(env)
+            env.kill()
+            if env.sandbox is None:
+                self._envs.discard(env)
+                self._on_env_dead(env)
+                self.enforcer.release(env.limits)
+            raise
+        finally:
+            pool.launching = None
+        if env.launched() and not pool.retired and not self._closing and env in self._primed:
+            pool.launched = env
+            self._primed[env] = asyncio.get_running_loop().time()
+        else:
+            self._unprime(env)
+            env.kill()
+
+    def _unprime(self, env: Environment) -> None:
+        self._primed.pop(env, None)
+        pool: _Pool | None = env.pool  # type: ignore[assignment]
+        if pool is not None and pool.launched is env:
+            pool.launched = None
+
+    async def _claim_launched(self, pool: _Pool, spec: FunctionSpec) -> Environment | None:
+        """The pool's environment launched ahead, if it is for this very spec and still waiting."""
+        if pool.launched is None and pool.launching is not None:
+            try:
+                await asyncio.shield(pool.launching)
+            except Exception:
+                return None
+        env = pool.launched
+        if env is None or self._closing:
+            return None
+        self._unprime(env)
+        if env.spec != spec or not env.launched():
+            env.kill()
+            return None
+        pool.envs.add(env)
+        return env
+
     def _on_env_reaped(self, env: Environment) -> None:
         self._envs.discard(env)
         self.enforcer.release(env.limits)
@@ -520,12 +623,17 @@ class Engine:
         env = None
         try:
             snap = await self._restorable(spec) if spec.snap_start else None
-            env = self._new_environment(spec, inv.request_id, snapshot=snap)
-            env.pool = pool
-            pool.envs.add(env)
-            self._envs.add(env)
-            init_epoch_ms = int(time.time() * 1000)
-            init_outcome, init_ms = await env.start()
+            env = await self._claim_launched(pool, spec) if snap is None else None
+            if env is not None:
+                init_epoch_ms = int(time.time() * 1000)
+                init_outcome, init_ms = await env.run_init()
+            else:
+                env = self._new_environment(spec, inv.request_id, snapshot=snap)
+                env.pool = pool
+                pool.envs.add(env)
+                self._envs.add(env)
+                init_epoch_ms = int(time.time() * 1000)
+                init_outcome, init_ms = await env.start()
         except BaseException:
             if env is not None:
                 env.kill()
@@ -743,6 +851,14 @@ class Engine:
             for snap in list(self._snapshots.values()):
                 snap.reap_idle()  # created again by the next cold start of its version
             self.enforcer.touch_stock()
+            now = loop.time()
+            for env, since in list(self._primed.items()):
+                if since is not None and now - since >= min(PRIME_TTL_S, self.keep_alive_s) and env.state == "init":
+                    pool = env.pool
+                    if pool is not None:
+                        pool.prime_after = now + PRIME_BACKOFF_S  # launched for nothing: not again soon
+                    self._unprime(env)
+                    env.kill()
             deadline = loop.time() - self.keep_alive_s
             for pool in list(self._pools.values()):
                 if not pool.idle:

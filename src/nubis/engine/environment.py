@@ -311,6 +311,19 @@ class Environment:
         outcome.kind is "ready" when the environment is ready, else
         "init_error" (body = the runtime's error JSON), "timeout" or "exit".
         """
+        t0 = await self.launch()
+        return await self.run_init(t0)
+
+    def launched(self) -> bool:
+        """Launched (:meth:`launch`) and still waiting for its INIT: no code of the function has run."""
+        sb = self.sandbox
+        return (self.state == "init" and self._ctl is not None and self._waiter is None and sb is not None
+                and not self._control_lost and not sb.exited())
+
+    async def launch(self) -> float:
+        """The first half of :meth:`start`: the runtime's process, confined, its control and log
+        channels connected; it waits for the hello that starts INIT (:meth:`run_init`), so none of
+        the function's code has run. Returns when the launch began (perf_counter)."""
         loop = asyncio.get_running_loop()
         self._loop = loop
         self.state = "init"
@@ -349,6 +362,12 @@ class Environment:
         except BaseException:
             self._die()
             raise
+        return t0
+
+    async def run_init(self, t0: float | None = None) -> tuple[Outcome, float]:
+        """The second half of :meth:`start`: INIT, timed from ``t0`` (default: now)."""
+        if t0 is None:
+            t0 = time.perf_counter()
         self._ctl.write(HDR.pack(len(self._nonce) + 1, FT_HELLO) + self._nonce)
         fut = self._arm(INIT_TOKEN, self.init_timeout_s, t0)
         outcome: Outcome = await fut

@@ -86,7 +86,8 @@ def test_environments_are_forked_from_the_zygote(run, make_engine, rec, code):
     assert _body(r1)["ppid"] == zpid == _body(r3)["ppid"]
     assert _body(r1)["pid"] == _body(r2)["pid"] != _body(r3)["pid"]
     assert zpid != os.getpid()
-    assert (forks, execs) == (2, 0)
+    # r1 and r3 cold, plus the environment launched ahead when r2 took the only idle one.
+    assert (forks, execs) == (3, 0)
     assert "Init Duration" in r1.log_tail and r1.init_ms is not None
     assert re.search(r"Max Memory Used: [1-9]\d* MB", r1.log_tail)
 

@@ -159,7 +159,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
             raise AwsError("InvalidParameterValueException", f"Error occurred while GetObject. S3 Error Code: "
                            f"{e.code}. S3 Error Message: {e.message}") from None
 
-    def _prepare(self, rec: FunctionRecord, publish: bool = False) -> None:
+    def _prepare(self, rec: FunctionRecord, publish: bool = False, endpoint: str = "") -> None:
         """Extract and compile the code off the event loop, then mark the function ready (and publish)."""
         async def run() -> None:
             try:
@@ -171,6 +171,9 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
                 rec.config = conf.mark_failed(rec.config, f"nubis could not prepare the code: {exc}")
             if self.functions.get(*rec.key) is rec:
                 self.functions.save(rec)
+                if endpoint and rec.state == "Active":
+                    # Its first invocation needs a new environment: launched now, it only runs INIT then.
+                    self.engine.prime(self.invoker.spec(rec, rec.latest, endpoint))
                 if publish and rec.state == "Active":
                     await self.publish_version(_system_context(rec), {"FunctionName": rec.name})
 
@@ -252,7 +255,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         if p.get("CodeSigningConfigArn"):
             rec.extras[CODE_SIGNING] = p["CodeSigningConfigArn"]
         self.functions.save(rec)
-        self._prepare(rec, publish=bool(p.get("Publish")))
+        self._prepare(rec, publish=bool(p.get("Publish")), endpoint=ctx.endpoint)
         # With Publish, AWS answers with the version it is creating; the ARN stays unqualified.
         return dict(cfg, Version="1") if p.get("Publish") else dict(cfg)
 
@@ -294,7 +297,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
             rec.config["Architectures"] = p["Architectures"]
         rec.code_digest = code.digest
         self.functions.save(rec)
-        self._prepare(rec, publish=bool(p.get("Publish")))
+        self._prepare(rec, publish=bool(p.get("Publish")), endpoint=ctx.endpoint)
         # With Publish, AWS answers with the version it is publishing, as CreateFunction does.
         return dict(rec.config, Version=str(rec.last_version + 1)) if p.get("Publish") else dict(rec.config)
 
