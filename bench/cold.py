@@ -7,6 +7,8 @@
 (d) snapstart: the first invoke of a SnapStart version (a new environment restored from the snapshot
              made at publish) whose module sleeps 200 ms at import, against (d0) the same code without
              SnapStart (its first invoke runs that INIT).
+(a) and (b) are also measured on a second server with NUBIS_LAUNCH_AHEAD=0: there a cold start
+forks and confines a spare on demand instead of finding one launched ahead (docs/isolation.md).
 (a) and (b) are compared with `python -I -S -c pass` (target <= 0.3x), (c) with
 `python -c 'import boto3'` (target <= 0.1x). Medians; samples are interleaved (a, b, c, baselines, a, b, c, ...).
 
@@ -50,6 +52,25 @@ def timed(client: RawClient, raw: bytes, expect: bytes | None = None) -> float:
     return dt
 
 
+def fresh_and_busy(nubis: Nubis, client: RawClient, holder: RawClient, i: int) -> tuple[float, float]:
+    """(a) a fresh function's first invoke; (b) a new environment for a busy function."""
+    nubis.create_function(f"fresh{i}", NOOP)
+    fresh = timed(client, nubis.invoke_request(f"fresh{i}", PAYLOAD_1K))
+    # (b) busy function: warm one environment, hold it busy, time a concurrent invoke
+    name = f"busy{i}"
+    nubis.create_function(name, SLEEPY)
+    timed(client, nubis.invoke_request(name, b"{}"))  # its first environment, now warm
+    time.sleep(0.1)  # let the runtime settle as it would between invocations
+    holder.send(nubis.invoke_request(name, json.dumps({"sleep": HOLD_S}).encode()))
+    time.sleep(0.02)  # the hold request has reached the warm environment
+    # A new environment has served nothing before: the answer must be {"served": 1}.
+    t_new = timed(client, nubis.invoke_request(name, PAYLOAD_1K), expect=b'{"served": 1}')
+    status, body = holder.response()
+    if status != 200 or body != b'{"served": 2}':  # the hold ran in the warm environment
+        raise RuntimeError(f"hold invoke: expected 200 {{\"served\": 2}}, got {status} {body[:300]!r}")
+    return fresh, t_new
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=15, help="samples of each kind (default 15)")
@@ -65,23 +86,9 @@ def main() -> None:
         timed(client, nubis.invoke_request("prime"))
 
         for i in range(args.n):
-            # (a) fresh function, first invoke
-            nubis.create_function(f"fresh{i}", NOOP)
-            fresh.append(timed(client, nubis.invoke_request(f"fresh{i}", PAYLOAD_1K)))
-
-            # (b) busy function: warm one environment, hold it busy, time a concurrent invoke
-            name = f"busy{i}"
-            nubis.create_function(name, SLEEPY)
-            timed(client, nubis.invoke_request(name, b"{}"))  # its first environment, now warm
-            time.sleep(0.1)  # let the runtime settle as it would between invocations
-            holder.send(nubis.invoke_request(name, json.dumps({"sleep": HOLD_S}).encode()))
-            time.sleep(0.02)  # the hold request has reached the warm environment
-            # A new environment has served nothing before: the answer must be {"served": 1}.
-            t_new = timed(client, nubis.invoke_request(name, PAYLOAD_1K), expect=b'{"served": 1}')
-            status, body = holder.response()
-            if status != 200 or body != b'{"served": 2}':  # the hold ran in the warm environment
-                raise RuntimeError(f"hold invoke: expected 200 {{\"served\": 2}}, got {status} {body[:300]!r}")
-            busy.append(t_new)
+            a, b = fresh_and_busy(nubis, client, holder, i)
+            fresh.append(a)
+            busy.append(b)
 
             # (c) fresh function whose module imports boto3
             nubis.create_function(f"boto{i}", BOTO3)
@@ -105,6 +112,21 @@ def main() -> None:
         client.close()
         holder.close()
 
+    # (a) and (b) again with nothing launched ahead: the on-demand spare path alone
+    fresh_od, busy_od = [], []
+    with Nubis(env={"NUBIS_LAUNCH_AHEAD": "0"}) as nubis:
+        client = RawClient(nubis.host, nubis.port)
+        holder = RawClient(nubis.host, nubis.port)
+        nubis.create_function("prime", NOOP)
+        timed(client, nubis.invoke_request("prime"))
+        for i in range(args.n):
+            a, b = fresh_and_busy(nubis, client, holder, i)
+            fresh_od.append(a)
+            busy_od.append(b)
+            bare_s += bare_python_start(1)
+        client.close()
+        holder.close()
+
     bare, boto3_bare = median_ms(bare_s), median_ms(boto3_s)
     a, b, c = median_ms(fresh), median_ms(busy), median_ms(boto)
 
@@ -113,6 +135,9 @@ def main() -> None:
     print(f"python -I -S -c pass     median {bare:7.2f} ms  (baseline)")
     print(f"(a) ratio                {a / bare:.2f}x  (target <= 0.3x)")
     print(f"(b) ratio                {b / bare:.2f}x  (target <= 0.3x)")
+    a_od, b_od = median_ms(fresh_od), median_ms(busy_od)
+    print(f"(a) without launch-ahead median {a_od:7.2f} ms  ratio {a_od / bare:.2f}x  (NUBIS_LAUNCH_AHEAD=0)")
+    print(f"(b) without launch-ahead median {b_od:7.2f} ms  ratio {b_od / bare:.2f}x  (NUBIS_LAUNCH_AHEAD=0)")
     print(f"(c) import boto3 fn      median {c:7.2f} ms  (n={len(boto)})")
     print(f"python -c 'import boto3' median {boto3_bare:7.2f} ms  (baseline)")
     print(f"(c) ratio                {c / boto3_bare:.3f}x  (target <= 0.1x)")

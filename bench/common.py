@@ -207,12 +207,13 @@ class CreateRefused(Exception):
 class Nubis:
     """A real ``nubis server`` on a free loopback port with a throw-away data dir."""
 
-    def __init__(self, *server_args: str) -> None:
+    def __init__(self, *server_args: str, env: dict[str, str] | None = None) -> None:
         self.server_args = server_args
+        self.env = env  # extra environment variables for the server
 
     def __enter__(self) -> "Nubis":
         self.tmp = tempfile.TemporaryDirectory(prefix="nubis-bench-")
-        self.server = start_server(Path(self.tmp.name) / "data", *self.server_args)
+        self.server = start_server(Path(self.tmp.name) / "data", *self.server_args, env=self.env)
         host_port = self.server.endpoint.removeprefix("http://")
         self.host, port = host_port.split(":")
         self.port = int(port)

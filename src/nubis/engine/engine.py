@@ -167,6 +167,8 @@ class Engine:
         self._announced: set[str] = set()
         self._snapshots: dict[str, SnapshotLauncher] = {}  # SnapStart versions, by spec key
         self._primed: dict[Environment, float | None] = {}  # launched ahead -> loop.time() when launched
+        # NUBIS_LAUNCH_AHEAD=0 turns launching ahead off (cold starts then fork a spare on demand).
+        self._prime_max = 0 if os.environ.get("NUBIS_LAUNCH_AHEAD", "1") == "0" else PRIME_MAX
         self._argv = [python, str(PYTHON_BOOTSTRAP)]
         # Limits and isolation of every environment (probes the host once per process).
         self.enforcer = Enforcer(data_dir=data_dir, enabled=isolation, runtime_dirs=(str(PYTHON_RUNTIME_DIR),))
@@ -552,7 +554,7 @@ class Engine:
             del self._pools[spec.key]  # not launched (PRIME_MAX reached, ...): no empty pool left behind
 
     def _prime_pool(self, pool: _Pool, spec: FunctionSpec) -> None:
-        if (self._closing or pool.retired or pool.provisioned or len(self._primed) >= PRIME_MAX
+        if (self._closing or pool.retired or pool.provisioned or len(self._primed) >= self._prime_max
                 or spec.runtime not in PYTHON_RUNTIMES or spec.snap_start or spec.reserved_concurrency == 0):
             return
         try:
