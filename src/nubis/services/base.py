@@ -1,6 +1,7 @@
 """What every service provider looks like to the edge."""
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,6 +15,7 @@ RawRoute = Callable[[HttpRequest], Awaitable[HttpResponse]]
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
+@functools.lru_cache(maxsize=4096)
 def snake(name: str) -> str:
     return _CAMEL.sub("_", name).lower()
 
