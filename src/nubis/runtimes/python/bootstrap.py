@@ -447,6 +447,7 @@ class Channel:
         self.fd = fd
         self.buf = bytearray()
         self.spin_s = 0.0  # how long the next wait for a frame polls before it blocks (see _spin_read)
+        self.contended = False  # the last poll stopped because another process wanted this CPU
 
     def recv_frame(self):
         """Next (type, body) or None at EOF."""
@@ -474,21 +475,28 @@ class Channel:
         """The next bytes, polled for up to spin_s before a blocking read. A frame that comes
         within that time finds this process running: neither side pays for waking a sleeping
         process (on a VM, waking an idle vCPU costs tens of microseconds, the sender's included).
-        Each miss yields the CPU, so a process that has work on it is not kept waiting."""
+        Each miss yields the CPU; a yield that took long means another process ran meanwhile (the
+        CPU is not idle): polling stops there and ``contended`` is set."""
         fd = self.fd
         read = os.read
         clock = _clock
         yield_cpu = _sched_yield
         os.set_blocking(fd, False)
         try:
-            end = clock() + self.spin_s
+            now = clock()
+            end = now + self.spin_s
             while True:
                 try:
                     return read(fd, 65536)
                 except BlockingIOError:
-                    if clock() >= end:
+                    if now >= end:
                         break
                     yield_cpu()
+                    t = clock()
+                    if t - now > SPIN_YIELD_BUSY_S:
+                        self.contended = True
+                        break
+                    now = t
         finally:
             os.set_blocking(fd, True)
         return read(fd, 65536)
@@ -521,6 +529,8 @@ _sched_yield = getattr(os, "sched_yield", lambda: None)
 # calling in a loop. Idle or seldom-called environments sleep as before; a machine with one
 # CPU never polls (the sender could not run meanwhile).
 SPIN_S = 0.001
+SPIN_YIELD_BUSY_S = 0.00005  # a yield that returns later than this: the CPU had other work
+SPIN_BACKOFF = 64  # invocations without polling after it was cut short that way
 _SPIN_OK = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) > 1
 
 FT_HELLO = ord("H")
@@ -640,13 +650,21 @@ def main():
     loads = json.loads
     clock = _clock
     spin_ok = _SPIN_OK
+    backoff = 0
     answered = clock()
     while True:
         frame = chan.recv_frame()
         if frame is None:
             break
         if spin_ok:
-            chan.spin_s = SPIN_S if clock() - answered < SPIN_S else 0.0
+            if chan.contended:
+                chan.contended = False
+                backoff = SPIN_BACKOFF
+            if backoff:
+                backoff -= 1
+                chan.spin_s = 0.0
+            else:
+                chan.spin_s = SPIN_S if clock() - answered < SPIN_S else 0.0
         ftype, body = frame
         if ftype != FT_INVOKE:
             continue
