@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import secrets
@@ -103,10 +102,6 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     print(f"  limits per environment: {_limits_line(iso['enforced'])}", flush=True)
     if iso.get("warning"):
         print(f"  warning: {iso['warning']}", flush=True)
-
-    # What is loaded by now (modules, service models) lives as long as the server: kept out of the
-    # cyclic GC's sight, a full collection does not walk it again (tens of ms on this class of box).
-    gc.freeze()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
