@@ -448,6 +448,7 @@ class Channel:
         self.buf = bytearray()
         self.spin_s = 0.0  # how long the next wait for a frame polls before it blocks (see _spin_read)
         self.contended = False  # the last poll stopped because another process wanted this CPU
+        self.caught = False  # the last poll caught the frame
 
     def recv_frame(self):
         """Next (type, body) or None at EOF."""
@@ -487,7 +488,9 @@ class Channel:
             end = now + self.spin_s
             while True:
                 try:
-                    return read(fd, 65536)
+                    data = read(fd, 65536)
+                    self.caught = True
+                    return data
                 except BlockingIOError:
                     if now >= end:
                         break
@@ -530,7 +533,7 @@ _sched_yield = getattr(os, "sched_yield", lambda: None)
 # CPU never polls (the sender could not run meanwhile).
 SPIN_S = 0.001
 SPIN_YIELD_BUSY_S = 0.00005  # a yield that returns later than this: the CPU had other work
-SPIN_BACKOFF = 64  # invocations without polling after it was cut short that way
+SPIN_BACKOFF = 64  # at most this many invocations without polling after it was cut short that way
 _SPIN_OK = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) > 1
 
 FT_HELLO = ord("H")
@@ -650,7 +653,8 @@ def main():
     loads = json.loads
     clock = _clock
     spin_ok = _SPIN_OK
-    backoff = 0
+    backoff = 0  # invocations left without polling
+    next_backoff = 1  # doubles each time polling is cut short, back to 1 when a poll catches the frame
     answered = clock()
     while True:
         frame = chan.recv_frame()
@@ -659,7 +663,11 @@ def main():
         if spin_ok:
             if chan.contended:
                 chan.contended = False
-                backoff = SPIN_BACKOFF
+                backoff = next_backoff
+                next_backoff = min(next_backoff * 2, SPIN_BACKOFF)
+            elif chan.caught:
+                next_backoff = 1
+            chan.caught = False
             if backoff:
                 backoff -= 1
                 chan.spin_s = 0.0
