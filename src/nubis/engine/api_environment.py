@@ -524,9 +524,14 @@ class ApiEnvironment(Environment):
             return
         sb = self.sandbox
         rss = (sb.peak_rss_kb() or 0) if sb is not None else 0  # VmHWM: this invocation's (memguard)
-        if self.guard is not None and self.guard.tripped(rss):
-            self._on_memory_exceeded()  # past MemorySize: the environment ends (Runtime.OutOfMemory)
-            return
+        g = self.guard
+        if g is not None:
+            tripped, peak = g.end(rss)
+            if tripped:
+                self._on_memory_exceeded()  # past MemorySize: the environment ends (Runtime.OutOfMemory)
+                return
+            if peak > rss:
+                rss = peak
         self._waiter = None
         if self._timer is not None:
             self._timer.cancel()
@@ -536,8 +541,9 @@ class ApiEnvironment(Environment):
             self._emit(self._log_buf, _now_ms())
             self._log_buf.clear()
         events, self._events = self._events, []
-        self._resolve(waiter, Outcome(kind, body, events, (t_end - self._t0) * 1000.0,
-                                      max_rss_kb=self._memory_peak_kb(rss) or None))
+        self._resolve(waiter, Outcome(kind, body, events, (t_end - self._t0) * 1000.0, max_rss_kb=rss or None))
+        if g is not None:
+            self._loop.call_soon(self._renew_window)  # type: ignore[union-attr]  (see Environment._complete)
 
     def _drain_log(self) -> None:
         fd = self._log_fd

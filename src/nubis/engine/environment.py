@@ -485,9 +485,15 @@ class Environment:
             self._complete()
 
     def _complete(self) -> None:
-        if self.guard is not None and self.guard.tripped(self._frame_rss):
-            self._on_memory_exceeded()  # e.g. a child was OOM-killed and the handler answered anyway
-            return
+        rss = self._frame_rss
+        g = self.guard
+        if g is not None:
+            tripped, peak = g.end(rss)
+            if tripped:
+                self._on_memory_exceeded()  # e.g. a child was OOM-killed and the handler answered anyway
+                return
+            if peak > rss:
+                rss = peak
         waiter = self._waiter
         self._waiter = None
         if self._timer is not None:
@@ -497,7 +503,15 @@ class Environment:
         duration_ms = (self._t_end - self._t0) * 1000.0
         kind = _FRAME_KINDS.get(ftype, "error")
         self._resolve(waiter, Outcome(kind, body, self._phase_events or [], duration_ms,
-                                      max_rss_kb=self._memory_peak_kb(self._frame_rss) if self._frame_rss else None))
+                                      max_rss_kb=rss if self._frame_rss else None))
+        if g is not None and waiter is not None:
+            # After the invoker's task has run (it answers the client and gives this environment
+            # back), open the next invocation's memory window (see MemoryGuard.renew).
+            self._loop.call_soon(self._renew_window)  # type: ignore[union-attr]
+
+    def _renew_window(self) -> None:
+        if self.state == "ready" and self.guard is not None and not self._failing:
+            self.guard.renew()
 
     def _resolve(self, waiter: asyncio.Future | None, outcome: Outcome) -> None:
         if waiter is None:

@@ -36,6 +36,10 @@ from typing import Callable
 
 log = logging.getLogger("nubis.engine")
 
+RENEW_MAX_AGE_S = 0.002  # a window opened (renew) longer than this before an invocation is opened again
+# An OOM in a window means the group's usage came within one charge of its limit then; below
+# limit - this margin in the window's peak, its notification cannot be pending (no read for it).
+OOM_MARGIN_BYTES = 8 << 20
 AS_HEADROOM = 2 << 30  # RLIMIT_AS = address space at start + MemorySize + this
 WATCH_INTERVAL_S = 0.025  # the RSS watchdog's tick (longer when a /proc scan is slow: see RssWatchdog)
 WATCH_MAX_SHARE = 0.05  # ... so that scanning takes at most this share of the server's time
@@ -52,7 +56,7 @@ class MemoryGuard:
     is the exact check when it ends, :meth:`peak_kb` its peak."""
 
     __slots__ = ("memory_mb", "group", "pid", "on_exceeded", "watchdog", "tripped_flag", "sampled_kb",
-                 "_loop", "_efd", "_refs_fd", "_closed")
+                 "_loop", "_efd", "_refs_fd", "_closed", "_renewed", "_near_bytes")
 
     def __init__(self, memory_mb: int, pid: int, on_exceeded: Callable[[], None], *, group=None,
                  watchdog: "RssWatchdog | None" = None) -> None:
@@ -67,6 +71,8 @@ class MemoryGuard:
         self._efd: int | None = None
         self._refs_fd: int | None = None
         self._closed = False
+        self._renewed = 0.0  # perf_counter() when renew() opened the next window (0: begin() opens it)
+        self._near_bytes = max(0, self.memory_mb * (1 << 20) - OOM_MARGIN_BYTES)
 
     @property
     def limit_kb(self) -> int:
@@ -93,7 +99,21 @@ class MemoryGuard:
             self.watchdog.add(self)
 
     def begin(self) -> None:
-        """An invocation starts: its peak starts from the current usage."""
+        """An invocation starts: its peak starts from the current usage (or from when
+        :meth:`renew` opened its window, if that was at most RENEW_MAX_AGE_S ago)."""
+        renewed, self._renewed = self._renewed, 0.0
+        if renewed and time.perf_counter() - renewed < RENEW_MAX_AGE_S:
+            return
+        self._open_window()
+
+    def renew(self) -> None:
+        """The last invocation's peak has been read and its answer sent: open the next window
+        now, so that an invocation coming right after it starts without these system calls
+        (off its latency path). Only call it while the environment is idle."""
+        self._open_window()
+        self._renewed = time.perf_counter()
+
+    def _open_window(self) -> None:
         if self._refs_fd is not None:
             try:
                 os.write(self._refs_fd, b"5")  # reset VmHWM (and so ru_maxrss) to the current RSS
@@ -119,6 +139,20 @@ class MemoryGuard:
         if self.group is None and self.watchdog is not None and rss_kb > self.limit_kb:
             self.tripped_flag = True
         return self.tripped_flag
+
+    def end(self, rss_kb: int = 0) -> tuple[bool, int]:
+        """An invocation ended (the runtime's peak RSS ``rss_kb``): (:meth:`tripped`,
+        :meth:`peak_kb`), with one read of the group's peak for both. The OOM notification is
+        read only when that peak came near the limit (an OOM in this window needs it)."""
+        if self.tripped_flag:
+            return True, self.peak_kb()
+        g = self.group
+        if g is None:
+            return self.tripped(rss_kb), self.sampled_kb
+        b = g.window_peak_bytes()
+        if self._efd is not None and (b is None or b >= self._near_bytes) and self.tripped(rss_kb):
+            return True, 0 if b is None else -(-b // 1024)
+        return self.tripped_flag, 0 if b is None else -(-b // 1024)
 
     def peak_kb(self) -> int:
         """The environment's peak in the current window, as far as measured here (0: unknown)."""

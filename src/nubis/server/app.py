@@ -60,12 +60,9 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
         logs.append(spec.account, spec.region, spec.log_group, stream, events)
 
     def meter_sink(result: InvocationResult, spec: FunctionSpec, outcome: str) -> None:
-        usage.record({"request_id": result.request_id, "account": spec.account, "region": spec.region,
-                      "function": spec.function_name, "version": result.executed_version,
-                      "start": result.start_time, "duration_ms": result.duration_ms, "billed_ms": result.billed_ms,
-                      "memory_mb": result.memory_mb, "max_memory_mb": result.max_memory_mb,
-                      "init_ms": result.init_ms, "cold": int(result.cold), "outcome": outcome,
-                      "architecture": spec.architecture})
+        usage.add_row((result.request_id, spec.account, spec.region, spec.function_name, result.executed_version,
+                       result.start_time, result.duration_ms, result.billed_ms, result.memory_mb,
+                       result.max_memory_mb, result.init_ms, int(result.cold), outcome, spec.architecture))
 
     engine = Engine(log_sink=log_sink, meter_sink=meter_sink, account_concurrency=account_concurrency,
                     keep_alive_s=keep_alive_s, data_dir=data_dir)

@@ -246,7 +246,7 @@ class UpgradedConnection:
 class _Connection(asyncio.Protocol):
     __slots__ = ("handler", "transport", "parser", "url", "headers", "repeated", "body", "queue", "worker",
                  "remote", "closed", "too_large", "_connections", "_size", "server", "stream",
-                 "_write_paused", "_drain_waiter", "upgraded", "upgrade_request")
+                 "_write_paused", "_drain_waiter", "upgraded", "upgrade_request", "loop")
 
     DRAIN_LIMIT = 8 * 1024 * 1024
 
@@ -270,6 +270,8 @@ class _Connection(asyncio.Protocol):
         self._connections = connections
         self.upgraded: UpgradedConnection | None = None  # set once the parser has seen an upgrade request
         self.upgrade_request: HttpRequest | None = None
+        # Kept: asyncio.get_running_loop() costs a getpid(2) per call (it checks for a fork).
+        self.loop = asyncio.get_running_loop()
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -403,7 +405,7 @@ class _Connection(asyncio.Protocol):
     def _dispatch(self, req: HttpRequest, keep_alive: bool) -> None:
         if self.worker is None and self.queue.empty():
             # Fast path: no request in progress on this connection.
-            self.worker = asyncio.get_running_loop().create_task(self._serve_one_then_queue(req, keep_alive))
+            self.worker = self.loop.create_task(self._serve_one_then_queue(req, keep_alive))
         else:
             self.queue.put_nowait((req, keep_alive))
 

@@ -78,3 +78,65 @@ def test_watchdog_ends_an_environment_past_its_memory_and_measures_the_rest():
         for p in (big, small):
             p.kill()
             p.wait()
+
+
+class _FakeGroup:
+    """The two calls the hot path makes on a cgroup, counted."""
+
+    def __init__(self, peak: int) -> None:
+        self.peak = peak
+        self.windows = 0
+        self.reads = 0
+        self.env_id = "fake"
+        self.dirs: dict[str, str] = {}
+
+    def new_window(self) -> bool:
+        self.windows += 1
+        return True
+
+    def window_peak_bytes(self) -> int:
+        self.reads += 1
+        return self.peak
+
+
+def test_renewed_window_spares_the_next_begin_unless_it_is_old(monkeypatch):
+    g = _FakeGroup(10 << 20)
+    guard = mg.MemoryGuard(128, os.getpid(), lambda: None, group=g)
+    guard.begin()
+    assert g.windows == 1
+    guard.renew()  # after an invocation: the next window opens now
+    assert g.windows == 2
+    guard.begin()  # right after: nothing to do
+    assert g.windows == 2
+    guard.begin()  # no renew since: opens its own window
+    assert g.windows == 3
+    guard.renew()
+    clock = [mg.time.perf_counter() + mg.RENEW_MAX_AGE_S + 1]
+    monkeypatch.setattr(mg.time, "perf_counter", lambda: clock[0])
+    guard.begin()  # the renewed window is too old: opened again at the start
+    assert g.windows == 5
+
+
+class _CountingGuard(mg.MemoryGuard):
+    """Counts the OOM-notification checks instead of reading an eventfd."""
+
+    __slots__ = ()
+    checks: list[int] = []
+
+    def tripped(self, rss_kb: int = 0) -> bool:
+        self.checks.append(rss_kb)
+        return False
+
+
+def test_end_reads_the_peak_once_and_the_oom_event_only_near_the_limit():
+    g = _FakeGroup(10 << 20)
+    guard = _CountingGuard(128, os.getpid(), lambda: None, group=g)
+    guard._efd = -1  # as if registered for the group's OOM notification
+    try:
+        assert guard.end(5000) == (False, 10 * 1024)
+        assert g.reads == 1 and guard.checks == []  # far below 128 MB: nothing can be pending
+        g.peak = (128 << 20) - (1 << 20)
+        assert guard.end(5000) == (False, 127 * 1024)
+        assert g.reads == 2 and guard.checks == [5000]  # near the limit: the notification is checked
+    finally:
+        guard._efd = None

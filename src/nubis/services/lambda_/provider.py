@@ -7,7 +7,7 @@ import hmac
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qs
 
 from ...engine import Engine
@@ -431,15 +431,15 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         return {"Tags": dict(self._tagged(ctx, p["Resource"])[0])}
 
     # -- invocation (see invoke.py)
-    async def invoke(self, ctx: RequestContext, p: dict) -> dict:
-        return await self.invoker.invoke(ctx, p)
+    def invoke(self, ctx: RequestContext, p: dict) -> Awaitable[dict]:
+        return self.invoker.invoke(ctx, p)  # the coroutine itself: no frame of its own on the hot path
 
     # The deprecated InvokeAsync operation is dispatched in `handle`: the name `invoke_async` belongs to
     # the bus capability (events.bus.FunctionTriggers, in triggers.py) that S3 and others call.
-    async def handle(self, ctx: RequestContext, operation: str, params: dict) -> dict | HttpResponse:
+    def handle(self, ctx: RequestContext, operation: str, params: dict) -> Awaitable[dict | HttpResponse]:
         if operation == "InvokeAsync":
-            return await self.invoker.invoke_async(ctx, params)
-        return await super().handle(ctx, operation, params)
+            return self.invoker.invoke_async(ctx, params)
+        return super().handle(ctx, operation, params)
 
 
 
