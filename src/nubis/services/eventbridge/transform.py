@@ -43,21 +43,37 @@ def select(doc: Any, path: str) -> Any:
     return value
 
 
+def _in_string(template: str, pos: int) -> bool:
+    """Is `pos` inside a JSON string literal of the template (counting unescaped quotes before it)?"""
+    inside, i = False, 0
+    while i < pos:
+        c = template[i]
+        if c == "\\" and inside:
+            i += 2
+            continue
+        if c == '"':
+            inside = not inside
+        i += 1
+    return inside
+
+
 def render(template: str, values: dict[str, Any]) -> str:
-    """Fill `<name>` placeholders: inside quotes a string value goes in as its escaped text; elsewhere
-    every value goes in as JSON (a missing one as null)."""
+    """Fill `<name>` placeholders: inside a JSON string a value goes in as escaped text; elsewhere as
+    JSON (a missing one as null). A template that is not JSON (plain text) takes string values as is."""
+    json_like = _looks_json(template)
 
     def sub(m: re.Match) -> str:
         name = m.group(1)
         if name not in values:
             return m.group(0)
         value = values[name]
-        quoted = m.start() > 0 and template[m.start() - 1] == '"' and template[m.end():m.end() + 1] == '"'
+        quoted = json_like and _in_string(template, m.start())
         if value is _MISSING:
-            return "" if quoted else "null"
-        if quoted and isinstance(value, str):
-            return orjson.dumps(value).decode()[1:-1]
-        if isinstance(value, str) and not _looks_json(template):
+            return "" if quoted or not json_like else "null"
+        if quoted:
+            text = value if isinstance(value, str) else orjson.dumps(value).decode()
+            return orjson.dumps(text).decode()[1:-1]
+        if isinstance(value, str) and not json_like:
             return value
         return orjson.dumps(value).decode()
 
