@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,10 @@ def test_rule_lifecycle_listing_and_tags(ev) -> None:
         {"Id": "a", "Arn": "arn:aws:lambda:us-east-1:000000000000:function:f", "Input": '{"k": 1}'},
         {"Id": "b", "Arn": "arn:aws:sqs:us-east-1:000000000000:q", "InputPath": "$.detail"}])
     assert [t["Id"] for t in ev.list_targets_by_rule(Rule=f"{prefix}-0")["Targets"]] == ["a", "b"]
+    first = ev.list_targets_by_rule(Rule=f"{prefix}-0", Limit=1)
+    assert [t["Id"] for t in first["Targets"]] == ["a"] and first["Targets"][0]["Input"] == '{"k": 1}'
+    rest = ev.list_targets_by_rule(Rule=f"{prefix}-0", Limit=1, NextToken=first["NextToken"])
+    assert [t["Id"] for t in rest["Targets"]] == ["b"] and "NextToken" not in rest
     assert ev.list_rule_names_by_target(TargetArn="arn:aws:sqs:us-east-1:000000000000:q")["RuleNames"] == [f"{prefix}-0"]
     assert error(ev.delete_rule, Name=f"{prefix}-0") == (
         "ValidationException", "Rule can't be deleted since it has targets.", 400)
@@ -181,6 +186,14 @@ def test_schedule_fires_a_python_function(srv, ev, tmp_path) -> None:
         "0", "Scheduled Event", "aws.events", "000000000000", "us-east-1", [rule_arn], {})
     assert e["time"].endswith(":00Z") and len({r["id"] for r in got}) == len(got)  # whole minutes, a new id each
     assert records(quiet_out) == []  # the disabled rule never fired while the other fired three times
+    # a function whose policy does not let events.amazonaws.com invoke it is not invoked (logged, as a
+    # FailedInvocation would be on AWS)
+    denied_out = tmp_path / "denied"
+    denied = recorder(srv, denied_out)
+    ev.put_targets(Rule=name, Targets=[{"Id": "denied", "Arn": denied}])
+    assert wait_for(lambda: "could not deliver" in srv.log() and denied in srv.log().split("could not deliver", 1)[1])
+    ev.remove_targets(Rule=name, Ids=["denied"])
+    assert records(denied_out) == []
     ev.disable_rule(Name=name)
     ev.remove_targets(Rule=name, Ids=["1"])
     ev.remove_targets(Rule=off, Ids=["1"])
@@ -243,6 +256,27 @@ def test_sqs_target_and_aws_cli(srv, ev, tmp_path) -> None:
     ev.put_events(Entries=[{"Source": "cli", "DetailType": "t", "Detail": '{"hello": "queue"}'}])
     msgs = wait_for(lambda: sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages"))
     assert json.loads(msgs[0]["Body"]) == {"hello": "queue"}
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=msgs[0]["ReceiptHandle"])
+
+    # a rule on a custom bus sees only that bus's events (PutEvents delivers before it answers)
+    bus = unique("bus")
+    ev.create_event_bus(Name=bus)
+    ev.put_rule(Name="on-bus", EventBusName=bus, EventPattern='{"source": ["cli"]}')
+    ev.put_targets(Rule="on-bus", EventBusName=bus, Targets=[{"Id": "q", "Arn": qarn}])
+    ev.remove_targets(Rule=name, Ids=["q"])
+    when = datetime(2026, 5, 4, 3, 2, 1, tzinfo=timezone.utc)
+    resp = ev.put_events(Entries=[
+        {"Source": "cli", "DetailType": "t", "Detail": '{"bus": "default"}'},
+        {"Source": "cli", "DetailType": "t", "Detail": '{"bus": "custom"}', "EventBusName": bus, "Time": when},
+        {"Source": "cli", "DetailType": "t", "Detail": '{}', "EventBusName": "no-such-bus"}])
+    assert resp["FailedEntryCount"] == 1 and resp["Entries"][2] == {
+        "ErrorCode": "ResourceNotFoundException", "ErrorMessage": "Event bus no-such-bus does not exist."}
+    msgs = wait_for(lambda: sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages"))
+    event = json.loads(msgs[0]["Body"])
+    assert event["detail"] == {"bus": "custom"} and event["time"] == "2026-05-04T03:02:01Z"
+    assert event["id"] == resp["Entries"][1]["EventId"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=msgs[0]["ReceiptHandle"])
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)
 
 
 SAM = """
@@ -252,7 +286,7 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       Runtime: python3.12
-      Handler: app.handler
+      Handler: index.handler
       InlineCode: |
         import json, os, uuid
         def handler(event, context):

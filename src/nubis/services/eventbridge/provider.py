@@ -14,6 +14,7 @@ import orjson
 
 from ...events.bus import Bus
 from ...server.context import RequestContext
+from ...server.errors import AwsError
 from ...store.db import Database
 from ..arns import parse_arn
 from ..base import Provider
@@ -269,11 +270,11 @@ class EventsProvider(Provider):
         rule = self._rule(ctx, params, "Rule")
         targets = self.store.targets(rule)
         after = self._after(params.get("NextToken"))
+        start = int(after) if after.isdigit() else 0
         limit = params.get("Limit") or 100
-        rest = [t for t in sorted(targets, key=lambda t: t["Id"]) if t["Id"] > after] if after else targets
-        out: dict[str, Any] = {"Targets": rest[:limit]}
-        if len(rest) > limit:
-            out["NextToken"] = self._token(rest[limit - 1]["Id"])
+        out: dict[str, Any] = {"Targets": targets[start:start + limit]}
+        if len(targets) > start + limit:
+            out["NextToken"] = self._token(str(start + limit))
         return out
 
     async def list_rule_names_by_target(self, ctx: RequestContext, params: dict) -> dict:
@@ -354,9 +355,8 @@ class EventsProvider(Provider):
             raise _EntryError("MalformedDetail", "Detail is malformed.")
         try:
             bus = self._bus_name(ctx, entry.get("EventBusName"))
-        except Exception:
-            raise _EntryError("NotAuthorizedForSourceException",
-                              "Not authorized for the source.") from None
+        except AwsError as e:
+            raise _EntryError(e.code, e.message) from None
         when = entry.get("Time")
         stamp = _iso(when if isinstance(when, datetime) else datetime.fromtimestamp(when or time.time(), timezone.utc))
         event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": entry["DetailType"],
