@@ -18,7 +18,10 @@ class Clock:
     @classmethod
     def from_env(cls) -> Clock:
         text = os.environ.get("NUBIS_SCHEDULE_SCALE", "").strip()
-        return cls(float(text) if text else 1.0)
+        try:
+            return cls(float(text) if text else 1.0)
+        except ValueError:
+            raise SystemExit(f"nubis server: NUBIS_SCHEDULE_SCALE must be a positive number (not {text!r})") from None
 
     def now(self) -> datetime:
         real = time.time()
