@@ -30,7 +30,10 @@ class Scheduler:
 
     def _next(self, rule: Rule, after: datetime) -> datetime | None:
         try:
-            return next_fire(rule.schedule or "", after, datetime.fromtimestamp(rule.anchor, timezone.utc))
+            # an anchor ahead of the clock (the clock was stepped back, or a faster test clock restarted)
+            # counts from now
+            anchor = min(datetime.fromtimestamp(rule.anchor, timezone.utc), after)
+            return next_fire(rule.schedule or "", after, anchor)
         except InvalidSchedule:
             return None
 
