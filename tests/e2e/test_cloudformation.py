@@ -651,19 +651,9 @@ Outputs:
 """
 
 
-def test_sam_alias_url_invoke_config_and_schedule(server, cfn) -> None:
+def test_sam_alias_url_and_invoke_config(server, cfn) -> None:
     import subprocess
     caps = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
-    schedule = "      Events:\n        Tick:\n          Type: Schedule\n          Properties: {Schedule: rate(1 minute)}\n"
-    # a Schedule event needs EventBridge, which nubis does not have: a clear failure, then rollback
-    with_schedule = LAMBDA_EXTRAS.replace("EVENTS\n", "").replace(
-        "      EventInvokeConfig: {MaximumRetryAttempts: 0}\n",
-        "      EventInvokeConfig: {MaximumRetryAttempts: 0}\n" + schedule)
-    bad = unique("sched")
-    cfn.create_stack(StackName=bad, TemplateBody=with_schedule.replace("VERSION", "x"), Capabilities=caps)
-    assert cfn.describe_stacks(StackName=bad)["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
-    assert ("FnTick", "CREATE_FAILED", "Resource type AWS::Events::Rule is not supported by nubis") in events(cfn, bad)
-
     name = unique("extras")
     body = LAMBDA_EXTRAS.replace("EVENTS\n", "")
     cfn.create_stack(StackName=name, TemplateBody=body.replace("VERSION", "one"), Capabilities=caps)

@@ -238,7 +238,7 @@ def test_deleting_the_version_drops_the_snapshot(lam):
             with open(f"/proc/{out['init_pid']}/status") as f:
                 if "State:\tZ" in f.read():
                     break
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # the process went between open and read
             break
         time.sleep(0.05)
     else:

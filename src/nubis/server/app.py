@@ -17,6 +17,7 @@ from ..events.bus import Bus
 from ..services.apigateway.provider import ApiGatewayProvider
 from ..services.apigatewayv2.provider import ApiGatewayV2Provider
 from ..services.cloudformation.provider import CloudFormationProvider
+from ..services.eventbridge.provider import EventsProvider
 from ..services.lambda_.provider import LambdaProvider
 from ..services.logs.provider import LogsProvider
 from ..services.s3.provider import S3Provider
@@ -85,7 +86,7 @@ async def run(host: str, port: int, data_dir: Path, account_concurrency: int = 1
     sns = SnsProvider(db, writer, bus, data_dir, endpoint, async_retry_scale)
     bus.topics = sns.publisher  # Lambda destinations/DLQs and S3 notifications publish to topics
     providers = [lam, LogsProvider(logs, bus), ApiGatewayV2Provider(db, bus), ApiGatewayProvider(db, bus, logs), s3, sqs,
-                 sns, CloudFormationProvider(db, endpoint, _secret(data_dir))]
+                 sns, EventsProvider(db, bus), CloudFormationProvider(db, endpoint, _secret(data_dir))]
     lam.verifier = verifier  # function URLs with AuthType AWS_IAM
     edge = Edge(providers, endpoint, {
         "/_nubis/health": health_route(data_dir, sys.executable),

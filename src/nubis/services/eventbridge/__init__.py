@@ -1,0 +1,1 @@
+"""EventBridge: event buses, rules (event patterns and schedules) and their targets."""
