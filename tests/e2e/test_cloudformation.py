@@ -3,6 +3,7 @@ functions, parameters, conditions and outputs, change sets with boto3's waiters,
 rollbacks, and the errors CloudFormation answers with."""
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -441,6 +442,12 @@ def test_validate_template_and_summary(cfn) -> None:
         cfn.validate_template(TemplateBody=dangling)
     assert err.value.response["Error"]["Message"] == (
         "Template format error: Unresolved resource dependencies [Missing] in the Resources block of the template")
+    sub = '{"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": {"Fn::Sub": "${Missing}-x"}}}}}'
+    for call in (cfn.validate_template, functools.partial(cfn.create_stack, StackName=unique("sub"))):
+        with pytest.raises(ClientError) as err:
+            call(TemplateBody=sub)  # refused up front, not a CREATE_FAILED resource
+        assert err.value.response["Error"]["Message"] == (
+            "Template format error: Unresolved resource dependencies [Missing] in the Resources block of the template")
 
 
 def test_http_api_from_plain_resources(server, cfn, tmp_path) -> None:

@@ -91,9 +91,10 @@ def references(value: Any, resources: set[str]) -> set[str]:
 
 
 def unresolved_references(value: Any, known: set[str]) -> set[str]:
-    """Names used by Ref / Fn::GetAtt that are neither resources, parameters nor pseudo parameters."""
+    """Names used by Ref / Fn::GetAtt / Fn::Sub variables that are neither resources, parameters nor pseudo
+    parameters (CloudFormation refuses `!Sub "${Nope}"` up front too, not when the resource is created)."""
     return {name for fn, name in _named(value)
-            if fn != "Fn::Sub" and name not in known and not (fn == "Ref" and name.startswith("AWS::"))}
+            if name not in known and not (fn != "Fn::GetAtt" and name.startswith("AWS::"))}
 
 
 @dataclass
