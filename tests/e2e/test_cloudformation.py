@@ -211,7 +211,7 @@ def test_errors(server, cfn) -> None:
     assert error_of(cfn.create_stack, StackName=unique("bad"),
                     TemplateBody="Resources: {B: {Type: AWS::S3::Bucket, Properties: {BucketName: !Ref Nope}}}")[1] == \
         "Template format error: Unresolved resource dependencies [Nope] in the Resources block of the template"
-    assert "Circular dependency between resources" in error_of(
+    assert "Circular dependency between resources: [A, B]" == error_of(
         cfn.create_stack, StackName=unique("bad"), TemplateBody="""
 Resources:
   A: {Type: AWS::SNS::Topic, Properties: {DisplayName: !GetAtt B.TopicName}}
@@ -448,6 +448,14 @@ def test_validate_template_and_summary(cfn) -> None:
             call(TemplateBody=sub)  # refused up front, not a CREATE_FAILED resource
         assert err.value.response["Error"]["Message"] == (
             "Template format error: Unresolved resource dependencies [Missing] in the Resources block of the template")
+    cycle = """
+Resources:
+  A: {Type: AWS::SNS::Topic, Properties: {DisplayName: !GetAtt B.TopicName}}
+  B: {Type: AWS::SNS::Topic, Properties: {DisplayName: !GetAtt A.TopicName}}
+"""
+    with pytest.raises(ClientError) as err:
+        cfn.validate_template(TemplateBody=cycle)  # as CreateStack refuses it (test_errors)
+    assert err.value.response["Error"]["Message"] == "Circular dependency between resources: [A, B]"
 
 
 def test_http_api_from_plain_resources(server, cfn, tmp_path) -> None:

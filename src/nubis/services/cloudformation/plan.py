@@ -35,7 +35,8 @@ def dependency_order(resources: dict[str, dict], all_names: set[str] | None = No
     while remaining:
         ready = [k for k in resources if k in remaining and not (remaining[k] - set(order))]
         if not ready:
-            raise TemplateError(f"Circular dependency between resources: [{', '.join(sorted(remaining))}]")
+            # CloudFormation's whole message, without the "Template format error: " prefix
+            raise TemplateError(f"Circular dependency between resources: [{', '.join(sorted(remaining))}]", full=True)
         for k in ready:
             order.append(k)
             del remaining[k]

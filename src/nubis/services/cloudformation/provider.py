@@ -24,7 +24,7 @@ from .clients import Clients
 from .deployer import Deployer, Target
 from .errors import TemplateError, already_exists, stack_not_found, validation
 from .intrinsics import pseudo_parameters
-from .plan import build, check_references
+from .plan import build, check_references, dependency_order
 from .sam import expand
 from .sources import fetch
 from .store import IN_PROGRESS_FAILED, CfnStore, Stack
@@ -304,6 +304,7 @@ class CloudFormationProvider(ChangeSetOps, Provider):
         if not transforms(doc):  # a SAM template's references are the transform's to resolve
             try:
                 check_references(doc, set(doc["Resources"]) | set(doc.get("Parameters") or {}))
+                dependency_order(doc["Resources"])  # a cycle is refused here too, as CreateStack refuses it
             except TemplateError as e:
                 raise e.as_aws() from None
         caps, reason = required_capabilities(doc["Resources"])
