@@ -705,3 +705,35 @@ def test_sam_alias_url_invoke_config_and_schedule(server, cfn) -> None:
     with pytest.raises(ClientError):
         lam.get_function(FunctionName=fn)
     assert server.client("logs").describe_log_groups(logGroupNamePrefix=outputs["Log"])["logGroups"] == []
+
+
+def test_function_properties_removed_from_the_template_go_back_to_defaults(server, cfn) -> None:
+    """An update that drops LoggingConfig, TracingConfig, EphemeralStorage (or a LoggingConfig field)
+    leaves the function as if they had never been set, as Timeout/Description/Environment already were."""
+    lam = server.client("lambda")
+    full = {"LoggingConfig": {"LogFormat": "JSON", "ApplicationLogLevel": "WARN", "LogGroup": "/custom/cfn-logs"},
+            "TracingConfig": {"Mode": "Active"}, "EphemeralStorage": {"Size": 1024}, "Timeout": 9}
+
+    def template(extra: dict) -> str:
+        return json.dumps({"Resources": {"F": {"Type": "AWS::Lambda::Function", "Properties": {
+            "Runtime": "python3.12", "Handler": "index.handler", "Role": "arn:aws:iam::000000000000:role/r",
+            "Code": {"ZipFile": "def handler(e, c):\n    return 1\n"}, **extra}}}})
+
+    def config(fn: str) -> dict:
+        cfg = lam.get_function_configuration(FunctionName=fn)
+        return {k: cfg.get(k) for k in ("LoggingConfig", "TracingConfig", "EphemeralStorage", "Timeout")}
+
+    name = unique("props")
+    cfn.create_stack(StackName=name, TemplateBody=template(full))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    fn = cfn.describe_stack_resource(StackName=name, LogicalResourceId="F")["StackResourceDetail"]["PhysicalResourceId"]
+    assert config(fn)["LoggingConfig"] == {"LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "INFO",
+                                           "LogGroup": "/custom/cfn-logs"}
+    cfn.update_stack(StackName=name, TemplateBody=template({"LoggingConfig": {"LogFormat": "JSON"}}))
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert config(fn) == {"LoggingConfig": {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO",
+                                            "LogGroup": f"/aws/lambda/{fn}"},
+                          "TracingConfig": {"Mode": "PassThrough"}, "EphemeralStorage": {"Size": 512}, "Timeout": 3}
+    cfn.update_stack(StackName=name, TemplateBody=template({}))
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert config(fn)["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{fn}"}

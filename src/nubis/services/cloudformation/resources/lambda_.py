@@ -11,8 +11,21 @@ _NOT_FOUND = ("ResourceNotFoundException",)
 _CONFIG_KEYS = ("Role", "Handler", "Description", "Timeout", "MemorySize", "VpcConfig", "Environment", "Runtime",
                 "DeadLetterConfig", "KmsKeyArn", "TracingConfig", "Layers", "FileSystemConfigs", "ImageConfig",
                 "EphemeralStorage", "SnapStart", "LoggingConfig")
+# What a property removed from the template goes back to (Lambda's defaults); LoggingConfig: _logging_config.
 _CONFIG_DEFAULTS: dict[str, Any] = {"Environment": {"Variables": {}}, "Description": "", "Layers": [],
-                                     "Timeout": 3, "MemorySize": 128, "DeadLetterConfig": {}}
+                                     "Timeout": 3, "MemorySize": 128, "DeadLetterConfig": {},
+                                     "TracingConfig": {"Mode": "PassThrough"}, "EphemeralStorage": {"Size": 512},
+                                     "SnapStart": {"ApplyOn": "None"}}
+
+
+def _logging_config(props: dict, name: str) -> dict:
+    """The whole LoggingConfig the template asks for, defaults filled in (Text, /aws/lambda/<name>, INFO
+    levels with JSON), so a field removed from the template is reset rather than kept."""
+    given = dict(props.get("LoggingConfig") or {})
+    out = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}", **given}
+    if out["LogFormat"] == "JSON":
+        out = {"ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO", **out}
+    return out
 
 
 def _inline_zip(runtime: str, source: str) -> bytes:
@@ -82,6 +95,8 @@ class Function(Handler):
             _wait_ready(env, physical_id)
         changed = {k: new.get(k, _CONFIG_DEFAULTS.get(k)) for k in _CONFIG_KEYS if old.get(k) != new.get(k)}
         changed = {k: v for k, v in changed.items() if v is not None}
+        if old.get("LoggingConfig") != new.get("LoggingConfig"):
+            changed["LoggingConfig"] = _logging_config(new, physical_id)
         if changed:
             call(lam, "update_function_configuration", FunctionName=physical_id, **changed)
             _wait_ready(env, physical_id)
