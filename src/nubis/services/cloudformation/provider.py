@@ -82,13 +82,26 @@ class CloudFormationProvider(ChangeSetOps, Provider):
                 await asyncio.wait({previous})
             try:
                 await self.blocking(fn, *args)
-            except Exception:  # the deployer records failures itself; this is a bug
+            except Exception as e:  # the deployer records failures itself; this is a bug
                 log.exception("stack operation failed")
+                self.fail_broken_operation(stack_id, e)
 
         task = asyncio.ensure_future(chain())
         self.running[stack_id] = task
         task.add_done_callback(lambda t: self.running.pop(stack_id, None) if self.running.get(stack_id) is t else None)
         await asyncio.wait({task}, timeout=GRACE_S)
+
+    def fail_broken_operation(self, stack_id: str, error: Exception) -> None:
+        """An operation that broke off with an unexpected error must not leave its stack *_IN_PROGRESS for
+        good (waiters would poll forever, and no update or delete could follow): it fails, as after a
+        server stop, with the error as its reason."""
+        s = self.store.stack(stack_id.split(":")[4], "", stack_id)
+        if s is None or s.status not in IN_PROGRESS_FAILED:
+            return
+        s.status = IN_PROGRESS_FAILED[s.status]
+        s.reason = f"Internal failure: {error}"
+        self.store.put_stack(s)
+        self.store.add_event(s, s.name, s.stack_id, "AWS::CloudFormation::Stack", s.status, s.reason)
 
     def get_stack(self, ctx: RequestContext, name: str | None, include_deleted: bool = True) -> Stack:
         s = self.store.stack(ctx.account, ctx.region, name or "") if name else None
