@@ -211,6 +211,18 @@ def test_errors(server, cfn) -> None:
     assert error_of(cfn.create_stack, StackName=unique("bad"),
                     TemplateBody="Resources: {B: {Type: AWS::S3::Bucket, Properties: {BucketName: !Ref Nope}}}")[1] == \
         "Template format error: Unresolved resource dependencies [Nope] in the Resources block of the template"
+    for malformed, message in (
+            ('{"Resources": {"Q": {"Type": "AWS::SNS::Topic", "DependsOn": 5}}}',
+             "Template format error: DependsOn must be a string or list of strings."),
+            ('{"Resources": {"Q": {"Type": "AWS::SNS::Topic", "DependsOn": [{"Ref": "X"}]}}}',
+             "Template format error: DependsOn must be a string or list of strings."),
+            ('{"Resources": {"Q": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": {"Fn::Sub": 5}}}}}',
+             "Template error: One or more Fn::Sub intrinsic functions don't specify expected arguments."),
+            ('{"Resources": {"Q": {"Type": "AWS::SNS::Topic"}}, "Outputs": {"O": {"Value": {"Fn::Sub": ["${X}", 5]}}}}',
+             "Template error: One or more Fn::Sub intrinsic functions don't specify expected arguments.")):
+        for call in (cfn.validate_template, functools.partial(cfn.create_stack, StackName=unique("bad"))):
+            code, msg, status = error_of(call, TemplateBody=malformed)  # AWS's 400, not a 500
+            assert (code, status) == ("ValidationError", 400) and msg.startswith(message), msg
     assert "Circular dependency between resources: [A, B]" == error_of(
         cfn.create_stack, StackName=unique("bad"), TemplateBody="""
 Resources:

@@ -19,7 +19,10 @@ class Plan:
 
 def depends_on(res: dict) -> list[str]:
     d = res.get("DependsOn") or []
-    return [d] if isinstance(d, str) else list(d)
+    d = [d] if isinstance(d, str) else d
+    if not isinstance(d, list) or not all(isinstance(x, str) for x in d):
+        raise TemplateError("DependsOn must be a string or list of strings.")
+    return d
 
 
 def dependency_order(resources: dict[str, dict], all_names: set[str] | None = None) -> tuple[list[str], dict[str, set[str]]]:
