@@ -219,7 +219,15 @@ def test_errors(server, cfn) -> None:
             ('{"Resources": {"Q": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": {"Fn::Sub": 5}}}}}',
              "Template error: One or more Fn::Sub intrinsic functions don't specify expected arguments."),
             ('{"Resources": {"Q": {"Type": "AWS::SNS::Topic"}}, "Outputs": {"O": {"Value": {"Fn::Sub": ["${X}", 5]}}}}',
-             "Template error: One or more Fn::Sub intrinsic functions don't specify expected arguments.")):
+             "Template error: One or more Fn::Sub intrinsic functions don't specify expected arguments."),
+            ('{"Resources": {"Q": {"Type": "AWS::SNS::Topic", "Condition": ["C"]}}}',
+             "Template format error: [/Resources/Q/Condition] Condition must be the name of a condition"),
+            ('{"Resources": {"Q": {"Type": "AWS::SNS::Topic", "Properties": "x"}}}',
+             "Template format error: [/Resources/Q/Properties] Properties must be an object"),
+            ('{"Parameters": {"P": {"Type": "String", "AllowedValues": 5}}, "Resources": {"Q": {"Type": "AWS::SNS::Topic"}}}',
+             "Template format error: [/Parameters/P/AllowedValues] AllowedValues must be a list"),
+            ('{"Transform": 5, "Resources": {"Q": {"Type": "AWS::SNS::Topic"}}}',
+             "Template format error: Transform must be a macro name")):
         for call in (cfn.validate_template, functools.partial(cfn.create_stack, StackName=unique("bad"))):
             code, msg, status = error_of(call, TemplateBody=malformed)  # AWS's 400, not a 500
             assert (code, status) == ("ValidationError", 400) and msg.startswith(message), msg
