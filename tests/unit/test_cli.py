@@ -55,6 +55,10 @@ def test_global_options_before_or_after_the_command(monkeypatch):
     assert cli.parse_args(["--region", "ap-south-1", "invoke", "f"]).region == "ap-south-1"
 
 
+def test_api_lists_without_an_action():
+    assert cli.parse_args(["api"]).action == cli.parse_args(["api", "ls", "--json"]).action == "ls"
+
+
 def test_deploy_arguments():
     args = cli.parse_args(["deploy", "./fn", "--name", "hello", "--memory", "256",
                            "--env", "A=1", "B=x=y", "--env", "C="])
