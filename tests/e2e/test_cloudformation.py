@@ -728,11 +728,13 @@ def test_sam_alias_url_invoke_config_and_schedule(server, cfn) -> None:
 
 
 def test_function_properties_removed_from_the_template_go_back_to_defaults(server, cfn) -> None:
-    """An update that drops LoggingConfig, TracingConfig, EphemeralStorage (or a LoggingConfig field)
-    leaves the function as if they had never been set, as Timeout/Description/Environment already were."""
+    """An update that drops LoggingConfig, TracingConfig, EphemeralStorage, KmsKeyArn (or a LoggingConfig
+    field) leaves the function as if they had never been set, as Timeout/Description/Environment already
+    were; KmsKeyArn reaches Lambda as its API spells it (KMSKeyArn)."""
     lam = server.client("lambda")
     full = {"LoggingConfig": {"LogFormat": "JSON", "ApplicationLogLevel": "WARN", "LogGroup": "/custom/cfn-logs"},
-            "TracingConfig": {"Mode": "Active"}, "EphemeralStorage": {"Size": 1024}, "Timeout": 9}
+            "TracingConfig": {"Mode": "Active"}, "EphemeralStorage": {"Size": 1024}, "Timeout": 9,
+            "KmsKeyArn": "arn:aws:kms:us-east-1:000000000000:key/k1"}  # the API's KMSKeyArn
 
     def template(extra: dict) -> str:
         return json.dumps({"Resources": {"F": {"Type": "AWS::Lambda::Function", "Properties": {
@@ -749,11 +751,13 @@ def test_function_properties_removed_from_the_template_go_back_to_defaults(serve
     fn = cfn.describe_stack_resource(StackName=name, LogicalResourceId="F")["StackResourceDetail"]["PhysicalResourceId"]
     assert config(fn)["LoggingConfig"] == {"LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "INFO",
                                            "LogGroup": "/custom/cfn-logs"}
+    assert lam.get_function_configuration(FunctionName=fn)["KMSKeyArn"] == "arn:aws:kms:us-east-1:000000000000:key/k1"
     cfn.update_stack(StackName=name, TemplateBody=template({"LoggingConfig": {"LogFormat": "JSON"}}))
     cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
     assert config(fn) == {"LoggingConfig": {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO",
                                             "LogGroup": f"/aws/lambda/{fn}"},
                           "TracingConfig": {"Mode": "PassThrough"}, "EphemeralStorage": {"Size": 512}, "Timeout": 3}
+    assert not lam.get_function_configuration(FunctionName=fn).get("KMSKeyArn")
     cfn.update_stack(StackName=name, TemplateBody=template({}))
     cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
     assert config(fn)["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{fn}"}

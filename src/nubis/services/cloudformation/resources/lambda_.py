@@ -15,7 +15,15 @@ _CONFIG_KEYS = ("Role", "Handler", "Description", "Timeout", "MemorySize", "VpcC
 _CONFIG_DEFAULTS: dict[str, Any] = {"Environment": {"Variables": {}}, "Description": "", "Layers": [],
                                      "Timeout": 3, "MemorySize": 128, "DeadLetterConfig": {},
                                      "TracingConfig": {"Mode": "PassThrough"}, "EphemeralStorage": {"Size": 512},
-                                     "SnapStart": {"ApplyOn": "None"}}
+                                     "SnapStart": {"ApplyOn": "None"}, "KmsKeyArn": "", "FileSystemConfigs": [],
+                                     "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": []}}
+# Template property names that the Lambda API spells differently.
+_API_NAMES = {"KmsKeyArn": "KMSKeyArn"}
+
+
+def _api(params: dict) -> dict:
+    """Template properties as Lambda API parameters."""
+    return {_API_NAMES.get(k, k): v for k, v in params.items()}
 
 
 def _logging_config(props: dict, name: str) -> dict:
@@ -81,7 +89,7 @@ class Function(Handler):
         params = {k: props[k] for k in _CONFIG_KEYS if k in props}
         call(lam, "create_function", FunctionName=name, Code=_code(props), PackageType=props.get("PackageType"),
              Architectures=props.get("Architectures"), Tags=tags_list_to_map(props.get("Tags")),
-             CodeSigningConfigArn=props.get("CodeSigningConfigArn"), **params)
+             CodeSigningConfigArn=props.get("CodeSigningConfigArn"), **_api(params))
         if "ReservedConcurrentExecutions" in props:
             call(lam, "put_function_concurrency", FunctionName=name,
                  ReservedConcurrentExecutions=integer(props["ReservedConcurrentExecutions"]))
@@ -98,7 +106,7 @@ class Function(Handler):
         if old.get("LoggingConfig") != new.get("LoggingConfig"):
             changed["LoggingConfig"] = _logging_config(new, physical_id)
         if changed:
-            call(lam, "update_function_configuration", FunctionName=physical_id, **changed)
+            call(lam, "update_function_configuration", FunctionName=physical_id, **_api(changed))
             _wait_ready(env, physical_id)
         if old.get("ReservedConcurrentExecutions") != new.get("ReservedConcurrentExecutions"):
             if "ReservedConcurrentExecutions" in new:
