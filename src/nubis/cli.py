@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("api", cmd_api, "List API Gateway APIs (HTTP, WebSocket, REST) with their URLs, stages and routes.",
                 "nubis api ls")
-    p.add_argument("action", choices=("ls",), help="ls: list every API")
+    p.add_argument("action", nargs="?", default="ls", choices=("ls",), help="ls: list every API (the default)")
 
     p = command("logs", cmd_logs, "Print a function's logs (CloudWatch Logs group /aws/lambda/NAME).",
                 "nubis logs hello --since 10m --follow")

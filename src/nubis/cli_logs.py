@@ -67,21 +67,21 @@ def _print_event(ev: dict[str, Any], as_json: bool) -> None:
     sys.stdout.flush()
 
 
-def log_group_of(args: argparse.Namespace) -> str:
+def log_group_of(args: argparse.Namespace) -> tuple[str, bool]:
     """The function's log group: its LoggingConfig.LogGroup if set, else /aws/lambda/NAME (also for a
-    function that no longer exists: its logs outlive it, as on AWS)."""
+    function that no longer exists: its logs outlive it, as on AWS); and whether the function exists."""
     try:
         cfg = aws_client(args, "lambda").get_function_configuration(FunctionName=args.name)
     except Exception as e:
         if error_code(e) != "ResourceNotFoundException":
             raise
-        return f"/aws/lambda/{args.name}"
-    return (cfg.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{cfg['FunctionName']}"
+        return f"/aws/lambda/{args.name}", False
+    return (cfg.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{cfg['FunctionName']}", True
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
     client = aws_client(args, "logs")
-    group = log_group_of(args)
+    group, exists = log_group_of(args)
     start_ms = None if args.since is None else int(args.since * 1000)
     if args.follow:
         try:
@@ -95,7 +95,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
         if error_code(e) != "ResourceNotFoundException":
             raise
         events = []
-        print(f"nubis: no logs for {args.name} yet (log group {group} does not exist)", file=sys.stderr)
+        why = "yet" if exists else "(no function of that name either; see `nubis ls`)"
+        print(f"nubis: no logs for {args.name} {why} (log group {group} does not exist)", file=sys.stderr)
     if args.json:
         out.dump_json({"logGroupName": group, "events": events})
     else:

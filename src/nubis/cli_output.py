@@ -69,11 +69,16 @@ def fmt_int(n: float) -> str:
     return f"{int(n):,}"
 
 
-def fmt_gbs(gbs: float) -> str:
-    """GB-seconds with three decimals (1 ms at 128 MB is 0.000125 GB-s, so small values keep more)."""
-    if 0 < gbs < 0.001:
-        return f"{gbs:.6f}"
-    return f"{gbs:,.3f}"
+def gbs_decimals(values: Iterable[float]) -> int:
+    """One number of decimals for a column of GB-seconds, so it lines up: three, or six when a value is
+    below 0.001 (1 ms at 128 MB is 0.000125 GB-s)."""
+    return 6 if any(0 < abs(v) < 0.001 for v in values) else 3
+
+
+def fmt_gbs(gbs: float, decimals: int | None = None) -> str:
+    """GB-seconds with `decimals` places (default: what `gbs_decimals` picks for this one)."""
+    decimals = gbs_decimals([gbs]) if decimals is None else decimals
+    return f"{gbs:,.{decimals}f}"
 
 
 def fmt_bytes(n: int) -> str:

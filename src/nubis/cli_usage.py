@@ -32,7 +32,8 @@ def render_usage(doc: dict[str, Any]) -> str:
         return out.fmt_money(usd, decimals)
 
     if functions:
-        rows = [(f["function"], out.fmt_int(f["requests"]), out.fmt_gbs(f["gb_seconds"]),
+        gbs = out.gbs_decimals(f["gb_seconds"] for f in functions)
+        rows = [(f["function"], out.fmt_int(f["requests"]), out.fmt_gbs(f["gb_seconds"], gbs),
                  out.fmt_int(f["cold_starts"]), money(f["gross_cost"])) for f in functions]
         lines += [out.table(["FUNCTION", "REQUESTS", "GB-S", "COLD", "COST"], rows, "lrrrr"), ""]
     lines.append("totals")
@@ -46,7 +47,8 @@ def render_usage(doc: dict[str, Any]) -> str:
         ("net cost", money(t.get("net_cost", 0.0))),
     ], right=True))
     if len(months) > 1:
-        rows = [(m["month"], out.fmt_int(m["requests"]), out.fmt_gbs(m["gb_seconds"]),
+        gbs = out.gbs_decimals(m["gb_seconds"] for m in months)
+        rows = [(m["month"], out.fmt_int(m["requests"]), out.fmt_gbs(m["gb_seconds"], gbs),
                  money(m["gross_cost"]), money(-m["free_tier_credit"]), money(m["net_cost"])) for m in months]
         lines += ["", out.table(["MONTH", "REQUESTS", "GB-S", "GROSS", "FREE TIER", "NET"], rows, "lrrrrr")]
     p = doc.get("pricing") or {}

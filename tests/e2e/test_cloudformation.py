@@ -3,6 +3,7 @@ functions, parameters, conditions and outputs, change sets with boto3's waiters,
 rollbacks, and the errors CloudFormation answers with."""
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -210,7 +211,27 @@ def test_errors(server, cfn) -> None:
     assert error_of(cfn.create_stack, StackName=unique("bad"),
                     TemplateBody="Resources: {B: {Type: AWS::S3::Bucket, Properties: {BucketName: !Ref Nope}}}")[1] == \
         "Template format error: Unresolved resource dependencies [Nope] in the Resources block of the template"
-    assert "Circular dependency between resources" in error_of(
+    for malformed, message in (
+            ('{"Resources": {"Q": {"Type": "AWS::SNS::Topic", "DependsOn": 5}}}',
+             "Template format error: DependsOn must be a string or list of strings."),
+            ('{"Resources": {"Q": {"Type": "AWS::SNS::Topic", "DependsOn": [{"Ref": "X"}]}}}',
+             "Template format error: DependsOn must be a string or list of strings."),
+            ('{"Resources": {"Q": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": {"Fn::Sub": 5}}}}}',
+             "Template error: One or more Fn::Sub intrinsic functions don't specify expected arguments."),
+            ('{"Resources": {"Q": {"Type": "AWS::SNS::Topic"}}, "Outputs": {"O": {"Value": {"Fn::Sub": ["${X}", 5]}}}}',
+             "Template error: One or more Fn::Sub intrinsic functions don't specify expected arguments."),
+            ('{"Resources": {"Q": {"Type": "AWS::SNS::Topic", "Condition": ["C"]}}}',
+             "Template format error: [/Resources/Q/Condition] Condition must be the name of a condition"),
+            ('{"Resources": {"Q": {"Type": "AWS::SNS::Topic", "Properties": "x"}}}',
+             "Template format error: [/Resources/Q/Properties] Properties must be an object"),
+            ('{"Parameters": {"P": {"Type": "String", "AllowedValues": 5}}, "Resources": {"Q": {"Type": "AWS::SNS::Topic"}}}',
+             "Template format error: [/Parameters/P/AllowedValues] AllowedValues must be a list"),
+            ('{"Transform": 5, "Resources": {"Q": {"Type": "AWS::SNS::Topic"}}}',
+             "Template format error: Transform must be a macro name")):
+        for call in (cfn.validate_template, functools.partial(cfn.create_stack, StackName=unique("bad"))):
+            code, msg, status = error_of(call, TemplateBody=malformed)  # AWS's 400, not a 500
+            assert (code, status) == ("ValidationError", 400) and msg.startswith(message), msg
+    assert "Circular dependency between resources: [A, B]" == error_of(
         cfn.create_stack, StackName=unique("bad"), TemplateBody="""
 Resources:
   A: {Type: AWS::SNS::Topic, Properties: {DisplayName: !GetAtt B.TopicName}}
@@ -441,6 +462,20 @@ def test_validate_template_and_summary(cfn) -> None:
         cfn.validate_template(TemplateBody=dangling)
     assert err.value.response["Error"]["Message"] == (
         "Template format error: Unresolved resource dependencies [Missing] in the Resources block of the template")
+    sub = '{"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": {"Fn::Sub": "${Missing}-x"}}}}}'
+    for call in (cfn.validate_template, functools.partial(cfn.create_stack, StackName=unique("sub"))):
+        with pytest.raises(ClientError) as err:
+            call(TemplateBody=sub)  # refused up front, not a CREATE_FAILED resource
+        assert err.value.response["Error"]["Message"] == (
+            "Template format error: Unresolved resource dependencies [Missing] in the Resources block of the template")
+    cycle = """
+Resources:
+  A: {Type: AWS::SNS::Topic, Properties: {DisplayName: !GetAtt B.TopicName}}
+  B: {Type: AWS::SNS::Topic, Properties: {DisplayName: !GetAtt A.TopicName}}
+"""
+    with pytest.raises(ClientError) as err:
+        cfn.validate_template(TemplateBody=cycle)  # as CreateStack refuses it (test_errors)
+    assert err.value.response["Error"]["Message"] == "Circular dependency between resources: [A, B]"
 
 
 def test_http_api_from_plain_resources(server, cfn, tmp_path) -> None:
@@ -680,3 +715,39 @@ def test_sam_alias_url_and_invoke_config(server, cfn) -> None:
     with pytest.raises(ClientError):
         lam.get_function(FunctionName=fn)
     assert server.client("logs").describe_log_groups(logGroupNamePrefix=outputs["Log"])["logGroups"] == []
+
+
+def test_function_properties_removed_from_the_template_go_back_to_defaults(server, cfn) -> None:
+    """An update that drops LoggingConfig, TracingConfig, EphemeralStorage, KmsKeyArn (or a LoggingConfig
+    field) leaves the function as if they had never been set, as Timeout/Description/Environment already
+    were; KmsKeyArn reaches Lambda as its API spells it (KMSKeyArn)."""
+    lam = server.client("lambda")
+    full = {"LoggingConfig": {"LogFormat": "JSON", "ApplicationLogLevel": "WARN", "LogGroup": "/custom/cfn-logs"},
+            "TracingConfig": {"Mode": "Active"}, "EphemeralStorage": {"Size": 1024}, "Timeout": 9,
+            "KmsKeyArn": "arn:aws:kms:us-east-1:000000000000:key/k1"}  # the API's KMSKeyArn
+
+    def template(extra: dict) -> str:
+        return json.dumps({"Resources": {"F": {"Type": "AWS::Lambda::Function", "Properties": {
+            "Runtime": "python3.12", "Handler": "index.handler", "Role": "arn:aws:iam::000000000000:role/r",
+            "Code": {"ZipFile": "def handler(e, c):\n    return 1\n"}, **extra}}}})
+
+    def config(fn: str) -> dict:
+        cfg = lam.get_function_configuration(FunctionName=fn)
+        return {k: cfg.get(k) for k in ("LoggingConfig", "TracingConfig", "EphemeralStorage", "Timeout")}
+
+    name = unique("props")
+    cfn.create_stack(StackName=name, TemplateBody=template(full))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    fn = cfn.describe_stack_resource(StackName=name, LogicalResourceId="F")["StackResourceDetail"]["PhysicalResourceId"]
+    assert config(fn)["LoggingConfig"] == {"LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "INFO",
+                                           "LogGroup": "/custom/cfn-logs"}
+    assert lam.get_function_configuration(FunctionName=fn)["KMSKeyArn"] == "arn:aws:kms:us-east-1:000000000000:key/k1"
+    cfn.update_stack(StackName=name, TemplateBody=template({"LoggingConfig": {"LogFormat": "JSON"}}))
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert config(fn) == {"LoggingConfig": {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO",
+                                            "LogGroup": f"/aws/lambda/{fn}"},
+                          "TracingConfig": {"Mode": "PassThrough"}, "EphemeralStorage": {"Size": 512}, "Timeout": 3}
+    assert not lam.get_function_configuration(FunctionName=fn).get("KMSKeyArn")
+    cfn.update_stack(StackName=name, TemplateBody=template({}))
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert config(fn)["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{fn}"}

@@ -41,6 +41,29 @@ def test_unknown_function_is_404(lam):
     assert error(exc)[2].endswith("function:does-not-exist:$LATEST")
 
 
+
+def test_arn_of_another_region_is_404_not_the_local_function(lam):
+    """A full ARN names its region: a us-east-1 call with an eu-west-1 ARN must not reach the us-east-1
+    function of that name (AWS: 404 "Functions from 'eu-west-1' are not reachable in this region")."""
+    name = create_function(lam, CODE)
+    west = f"arn:aws:lambda:eu-west-1:000000000000:function:{name}"
+    message = "Functions from 'eu-west-1' are not reachable in this region ('us-east-1')"
+    calls = [lambda: lam.invoke(FunctionName=west, Payload=b"{}"),
+             lambda: lam.get_function_configuration(FunctionName=west),
+             lambda: lam.get_function_configuration(FunctionName=west + ":$LATEST"),
+             lambda: lam.delete_function(FunctionName=west),
+             lambda: lam.list_event_source_mappings(FunctionName=west),
+             lambda: lam.get_function_event_invoke_config(FunctionName=west),
+             lambda: lam.create_function(FunctionName=west, Runtime="python3.12", Role=ROLE, Handler="app.handler",
+                                         Code={"ZipFile": make_zip({"app.py": CODE})})]
+    for call in calls:
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error(exc) == (404, "ResourceNotFoundException", message)
+    local = f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
+    assert lam.get_function_configuration(FunctionName=local)["FunctionName"] == name  # nothing deleted
+    assert lam.invoke(FunctionName=f"000000000000:function:{name}", Payload=b"{}")["StatusCode"] == 200
+
 @pytest.mark.parametrize("memory,message", [
     (64, "Value '64' at 'memorySize' failed to satisfy constraint: Member must have value greater than or equal to 128"),
     (10241, "Value '10241' at 'memorySize' failed to satisfy constraint: Member must have value less than or equal to "

@@ -277,6 +277,10 @@ def test_logs(nubis, lam):
     never = unique("never")
     proc = nubis("logs", never)  # no log group yet: said on stderr, exit 0
     assert proc.stdout == "" and "no logs for" in one_error_line(proc.stderr)
+    assert "no function of that name either" in proc.stderr  # a typo is not "no logs yet"
+    proc = nubis("logs", name)  # created, never invoked
+    assert proc.returncode == 0 and proc.stderr.strip() == (
+        f"nubis: no logs for {name} yet (log group /aws/lambda/{name} does not exist)")
 
     rids = []
     for i in range(2):

@@ -55,6 +55,10 @@ def test_global_options_before_or_after_the_command(monkeypatch):
     assert cli.parse_args(["--region", "ap-south-1", "invoke", "f"]).region == "ap-south-1"
 
 
+def test_api_lists_without_an_action():
+    assert cli.parse_args(["api"]).action == cli.parse_args(["api", "ls", "--json"]).action == "ls"
+
+
 def test_deploy_arguments():
     args = cli.parse_args(["deploy", "./fn", "--name", "hello", "--memory", "256",
                            "--env", "A=1", "B=x=y", "--env", "C="])
@@ -232,6 +236,8 @@ def test_kv_block_and_formats():
     assert cli_output.fmt_gbs(0.05) == "0.050"
     assert cli_output.fmt_gbs(0.000125) == "0.000125"
     assert cli_output.fmt_gbs(400000) == "400,000.000"
+    assert cli_output.fmt_gbs(0.05, cli_output.gbs_decimals([0.05, 0.000125])) == "0.050000"
+    assert cli_output.gbs_decimals([0.0, 2.5]) == 3
     assert cli_output.fmt_bytes(512) == "512 B"
     assert cli_output.fmt_bytes(1536) == "1.5 KiB"
     assert cli_functions.fmt_lambda_time("2024-01-02T03:04:05.678+0000") == "2024-01-02 03:04:05"
@@ -256,7 +262,12 @@ def test_render_usage():
     assert "$0.0000166667 per GB-s x86_64" in text and "$0.20 per 1M requests" in text
     assert "MONTH" not in text  # one month: no months table
     records.append(UsageRecord("r9", "a", "$LATEST", start + 40 * 86400, 1, 1, 128, 40))
-    assert "MONTH" in cli_usage.render_usage(summarize(records, Pricing()))
+    text = cli_usage.render_usage(summarize(records, Pricing()))
+    assert "MONTH" in text
+    # one number of decimals per GB-S column: 0.000125 GB-s (1 ms at 128 MB) and 0.1 line up
+    rows = {line.split()[0]: line.split() for line in text.splitlines() if line.strip()}
+    assert rows["b"][2] == "0.100" and rows["2025-03"][2] == "0.000125" and rows["2025-02"][2] == "0.150000"
+    assert len({len(rows[m][2]) for m in ("2025-02", "2025-03")}) == 1, text
     assert "totals" in cli_usage.render_usage({})  # tolerant of a sparse document
 
 

@@ -118,6 +118,13 @@ def test_plan_order_and_cycles() -> None:
     assert plan.order == ["A", "B", "C"]
     with pytest.raises(TemplateError, match="Unresolved resource dependencies \\[Ghost\\]"):
         build({"Resources": {"A": {"Type": "AWS::SNS::Topic", "DependsOn": ["Ghost"]}}}, {}, {})
+    sub = {"Fn::Sub": "${Ghost}-${AWS::Region}-${A.TopicName}-${!Literal}"}
+    with pytest.raises(TemplateError, match="Unresolved resource dependencies \\[Ghost\\]"):
+        build({"Resources": {"A": {"Type": "AWS::SNS::Topic"},
+                             "B": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": sub}}}}, {}, {})
+    bound = {"Fn::Sub": ["${Ghost}-${AWS::Region}", {"Ghost": "x"}]}
+    assert build({"Resources": {"B": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": bound}}}}, {},
+                 {"AWS::Region": "us-east-1"}).order == ["B"]
 
 
 def test_parameters() -> None:

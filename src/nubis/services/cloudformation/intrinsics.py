@@ -50,6 +50,17 @@ def _get_att_args(arg: Any) -> tuple[Any, Any]:
     raise TemplateError("Template error: every Fn::GetAtt object requires two non-empty parameters", full=True)
 
 
+def _sub_args(arg: Any) -> tuple[str, dict]:
+    """Fn::Sub's text and variables: a string, or [string, {name: value}]; CloudFormation's error otherwise."""
+    if isinstance(arg, str):
+        return arg, {}
+    if isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str) and isinstance(arg[1], dict):
+        return arg[0], arg[1]
+    raise TemplateError("Template error: One or more Fn::Sub intrinsic functions don't specify expected "
+                        "arguments. Specify a string as first argument, and an optional second argument "
+                        "to specify a mapping of values to replace in the string", full=True)
+
+
 def _named(value: Any) -> Iterator[tuple[str, str]]:
     """Every (function, logical name) that `value` names: Ref targets, Fn::GetAtt targets and the heads of
     Fn::Sub variables (less the ones the Fn::Sub binds itself). One walk serves both the dependency graph
@@ -66,13 +77,11 @@ def _named(value: Any) -> Iterator[tuple[str, str]]:
                 yield name, target
             return
         if name == "Fn::Sub":
-            text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1] if len(arg) > 1 else {})
-            bound = variables or {}
-            if isinstance(text, str):
-                for var in _SUB_VAR.findall(text):
-                    head = var.split(".", 1)[0]
-                    if not var.startswith("!") and var not in bound and head not in bound:
-                        yield name, head
+            text, variables = _sub_args(arg)
+            for var in _SUB_VAR.findall(text):
+                head = var.split(".", 1)[0]
+                if not var.startswith("!") and var not in variables and head not in variables:
+                    yield name, head
             yield from _named(variables)
             return
         yield from _named(arg)
@@ -91,9 +100,10 @@ def references(value: Any, resources: set[str]) -> set[str]:
 
 
 def unresolved_references(value: Any, known: set[str]) -> set[str]:
-    """Names used by Ref / Fn::GetAtt that are neither resources, parameters nor pseudo parameters."""
+    """Names used by Ref / Fn::GetAtt / Fn::Sub variables that are neither resources, parameters nor pseudo
+    parameters (CloudFormation refuses `!Sub "${Nope}"` up front too, not when the resource is created)."""
     return {name for fn, name in _named(value)
-            if fn != "Fn::Sub" and name not in known and not (fn == "Ref" and name.startswith("AWS::"))}
+            if name not in known and not (fn != "Fn::GetAtt" and name.startswith("AWS::"))}
 
 
 @dataclass
@@ -144,14 +154,8 @@ class Resolver:
         return self.get_att(name, str(attr))
 
     def _fn_sub(self, arg: Any) -> str:
-        if isinstance(arg, str):
-            text, variables = arg, {}
-        elif isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str) and isinstance(arg[1], dict):
-            text, variables = arg[0], {k: self.resolve(v) for k, v in arg[1].items()}
-        else:
-            raise TemplateError("Template error: One or more Fn::Sub intrinsic functions don't specify expected "
-                                "arguments. Specify a string as first argument, and an optional second argument "
-                                "to specify a mapping of values to replace in the string", full=True)
+        text, given = _sub_args(arg)
+        variables = {k: self.resolve(v) for k, v in given.items()}
 
         def sub(m: re.Match) -> str:
             var = m.group(1)

@@ -19,7 +19,10 @@ class Plan:
 
 def depends_on(res: dict) -> list[str]:
     d = res.get("DependsOn") or []
-    return [d] if isinstance(d, str) else list(d)
+    d = [d] if isinstance(d, str) else d
+    if not isinstance(d, list) or not all(isinstance(x, str) for x in d):
+        raise TemplateError("DependsOn must be a string or list of strings.")
+    return d
 
 
 def dependency_order(resources: dict[str, dict], all_names: set[str] | None = None) -> tuple[list[str], dict[str, set[str]]]:
@@ -35,7 +38,8 @@ def dependency_order(resources: dict[str, dict], all_names: set[str] | None = No
     while remaining:
         ready = [k for k in resources if k in remaining and not (remaining[k] - set(order))]
         if not ready:
-            raise TemplateError(f"Circular dependency between resources: [{', '.join(sorted(remaining))}]")
+            # CloudFormation's whole message, without the "Template format error: " prefix
+            raise TemplateError(f"Circular dependency between resources: [{', '.join(sorted(remaining))}]", full=True)
         for k in ready:
             order.append(k)
             del remaining[k]

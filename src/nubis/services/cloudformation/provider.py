@@ -24,7 +24,7 @@ from .clients import Clients
 from .deployer import Deployer, Target
 from .errors import TemplateError, already_exists, stack_not_found, validation
 from .intrinsics import pseudo_parameters
-from .plan import build, check_references
+from .plan import build, check_references, dependency_order
 from .sam import expand
 from .sources import fetch
 from .store import IN_PROGRESS_FAILED, CfnStore, Stack
@@ -82,13 +82,26 @@ class CloudFormationProvider(ChangeSetOps, Provider):
                 await asyncio.wait({previous})
             try:
                 await self.blocking(fn, *args)
-            except Exception:  # the deployer records failures itself; this is a bug
+            except Exception as e:  # the deployer records failures itself; this is a bug
                 log.exception("stack operation failed")
+                self.fail_broken_operation(stack_id, e)
 
         task = asyncio.ensure_future(chain())
         self.running[stack_id] = task
         task.add_done_callback(lambda t: self.running.pop(stack_id, None) if self.running.get(stack_id) is t else None)
         await asyncio.wait({task}, timeout=GRACE_S)
+
+    def fail_broken_operation(self, stack_id: str, error: Exception) -> None:
+        """An operation that broke off with an unexpected error must not leave its stack *_IN_PROGRESS for
+        good (waiters would poll forever, and no update or delete could follow): it fails, as after a
+        server stop, with the error as its reason."""
+        s = self.store.stack(stack_id.split(":")[4], "", stack_id)
+        if s is None or s.status not in IN_PROGRESS_FAILED:
+            return
+        s.status = IN_PROGRESS_FAILED[s.status]
+        s.reason = f"Internal failure: {error}"
+        self.store.put_stack(s)
+        self.store.add_event(s, s.name, s.stack_id, "AWS::CloudFormation::Stack", s.status, s.reason)
 
     def get_stack(self, ctx: RequestContext, name: str | None, include_deleted: bool = True) -> Stack:
         s = self.store.stack(ctx.account, ctx.region, name or "") if name else None
@@ -304,6 +317,7 @@ class CloudFormationProvider(ChangeSetOps, Provider):
         if not transforms(doc):  # a SAM template's references are the transform's to resolve
             try:
                 check_references(doc, set(doc["Resources"]) | set(doc.get("Parameters") or {}))
+                dependency_order(doc["Resources"])  # a cycle is refused here too, as CreateStack refuses it
             except TemplateError as e:
                 raise e.as_aws() from None
         caps, reason = required_capabilities(doc["Resources"])

@@ -46,7 +46,9 @@ def transforms(doc: dict) -> list[str]:
     if t is None:
         return []
     items = t if isinstance(t, list) else [t]
-    return [i if isinstance(i, str) else str(i.get("Name", "")) for i in items]
+    if not all(isinstance(i, str) or (isinstance(i, dict) and isinstance(i.get("Name"), str)) for i in items):
+        raise TemplateError("Transform must be a macro name, a list of names or {Name, Parameters} objects")
+    return [i if isinstance(i, str) else i["Name"] for i in items]
 
 
 def check_shape(doc: dict) -> None:
@@ -71,6 +73,10 @@ def check_shape(doc: dict) -> None:
         if not isinstance(rtype, str):
             raise TemplateError(f"[/Resources/{logical}] Every Resources object must contain a Type member.")
         types.append(rtype)
+        if res.get("Properties") is not None and not isinstance(res["Properties"], dict):
+            raise TemplateError(f"[/Resources/{logical}/Properties] Properties must be an object")
+        if "Condition" in res and not isinstance(res["Condition"], str):
+            raise TemplateError(f"[/Resources/{logical}/Condition] Condition must be the name of a condition")
         unknown_keys = sorted(set(res) - {"Type", "Properties", "DependsOn", "Condition", "Metadata",
                                           "DeletionPolicy", "UpdateReplacePolicy", "CreationPolicy",
                                           "UpdatePolicy", "Version", "Description"})
@@ -87,6 +93,8 @@ def check_shape(doc: dict) -> None:
             raise TemplateError(f"[/Parameters/{name}] 'null' values are not allowed in templates"
                                 if spec is None else f"Every Parameters object must contain a Type member.")
         ptype = spec["Type"]
+        if "AllowedValues" in spec and not isinstance(spec["AllowedValues"], list):
+            raise TemplateError(f"[/Parameters/{name}/AllowedValues] AllowedValues must be a list")
         if not (ptype in PARAMETER_TYPES or str(ptype).startswith(("AWS::", "List<AWS::"))):
             raise TemplateError(f"Unrecognized parameter type: {ptype}")
     outputs = doc.get("Outputs") or {}

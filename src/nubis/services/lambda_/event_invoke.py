@@ -31,7 +31,7 @@ class EventInvokeConfigOps:
     """Put/Update/Get/Delete/ListFunctionEventInvokeConfig(s), mixed into the provider."""
 
     def _event_target(self: LambdaProvider, ctx: RequestContext, p: dict) -> tuple[FunctionRecord, str]:
-        ref = parse_function_name(p["FunctionName"], p.get("Qualifier"))
+        ref = parse_function_name(p["FunctionName"], p.get("Qualifier"), ctx.region)
         rec = self.functions.get(ctx.account, ctx.region, ref.name)
         if rec is None:
             raise AwsError("ResourceNotFoundException", "The function doesn't exist.", 404, Type="User")

@@ -262,7 +262,7 @@ class EventSourceMappingOps:
     # -- the API
     def _esm_function(self: LambdaProvider, ctx: RequestContext, name: str) -> str:
         """The mapping's FunctionArn (qualified if the name was)."""
-        ref = parse_function_name(name)
+        ref = parse_function_name(name, region=ctx.region)
         rec = self.functions.get(ctx.account, ctx.region, ref.name)
         if rec is None or (ref.qualifier and rec.revision(ref.qualifier) is None and ref.qualifier not in rec.aliases):
             raise _invalid("Function does not exist")
@@ -344,7 +344,7 @@ class EventSourceMappingOps:
     async def list_event_source_mappings(self: LambdaProvider, ctx: RequestContext, p: dict) -> dict:
         function = None
         if p.get("FunctionName"):
-            ref = parse_function_name(p["FunctionName"])  # a malformed name is still a validation error
+            ref = parse_function_name(p["FunctionName"], region=ctx.region)  # a malformed name is still a validation error
             function = function_arn(ctx.region, ctx.account, ref.name, ref.qualifier)
         items = [self._view(c) for c in self.mappings.items.values()
                  if owner(c) == (ctx.account, ctx.region)

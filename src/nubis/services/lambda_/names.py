@@ -21,7 +21,9 @@ class FunctionRef:
     region: str | None
 
 
-def parse_function_name(value: str, qualifier: str | None = None) -> FunctionRef:
+def parse_function_name(value: str, qualifier: str | None = None, region: str | None = None) -> FunctionRef:
+    """`value` split into name, qualifier, account and region. With `region` (the caller's), an ARN of
+    another region is AWS's 404: the call does not silently reach the caller's function of that name."""
     m = _FN.match(value or "")
     if not m or len(m.group("name")) > 64:
         raise AwsError(
@@ -34,6 +36,10 @@ def parse_function_name(value: str, qualifier: str | None = None) -> FunctionRef
     if derived and qualifier and derived != qualifier:
         raise AwsError("InvalidParameterValueException",
                        "The derived qualifier from the function name does not match the specified qualifier.")
+    arn_region = m.group("region")
+    if region and arn_region and arn_region != region:
+        raise AwsError("ResourceNotFoundException",
+                       f"Functions from '{arn_region}' are not reachable in this region ('{region}')", 404, Type="User")
     return FunctionRef(m.group("name"), derived or qualifier, m.group("account"), m.group("region"))
 
 

@@ -105,7 +105,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
     def resolve(self, ctx: RequestContext, name: str, qualifier: str | None = None, *,
                 invoke: bool = False) -> tuple[FunctionRecord, FunctionRef]:
         """The function named in `{FunctionName}` (404 if it does not exist in the caller's account/region)."""
-        ref = parse_function_name(name, qualifier)
+        ref = parse_function_name(name, qualifier, ctx.region)
         rec = self.functions.get(ctx.account, ctx.region, ref.name)
         if rec is None or (ref.account and ref.account != ctx.account):
             raise not_found(function_arn(ctx.region, ctx.account, ref.name,
@@ -125,7 +125,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         return rec, rev, q
 
     def _unqualified(self, ctx: RequestContext, name: str) -> FunctionRecord:
-        ref = parse_function_name(name)
+        ref = parse_function_name(name, region=ctx.region)
         if ref.qualifier is not None:
             raise AwsError("InvalidParameterValueException",
                            "This operation is permitted on Lambda functions only. Aliases and versions do not support "
@@ -234,7 +234,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
                            f"Request must be smaller than {limits.CREATE_REQUEST_MAX} bytes for the CreateFunction "
                            "operation", 413, Type="User")
         name = p["FunctionName"]
-        ref = parse_function_name(name)
+        ref = parse_function_name(name, region=ctx.region)
         if ref.qualifier or ref.name != name:
             name = ref.name
         if (p.get("PackageType") or "Zip") == "Zip" and (not p.get("Runtime") or not p.get("Handler")):
@@ -405,7 +405,7 @@ class LambdaProvider(VersionOps, AliasOps, EventInvokeConfigOps, PolicyOps, Func
         if ":code-signing-config:" in resource:
             config, tags = self.code_signing_tags(ctx, resource)
             return tags, lambda: self.code_signing.save(ctx.account, ctx.region, config, tags)
-        ref = parse_function_name(resource)
+        ref = parse_function_name(resource, region=ctx.region)
         if ref.qualifier:
             raise AwsError("InvalidParameterValueException",
                            "Tags on function aliases and versions are not supported. Please specify a function ARN.")

@@ -75,7 +75,7 @@ class ProvisionedConcurrencyOps:
 
     # -- lookups
     def _pc_target(self: LambdaProvider, ctx: RequestContext, p: dict, latest_error: str) -> tuple[FunctionRecord, str]:
-        ref = parse_function_name(p["FunctionName"], p.get("Qualifier"))
+        ref = parse_function_name(p["FunctionName"], p.get("Qualifier"), ctx.region)
         q = ref.qualifier
         if q is None or q == "$LATEST":
             raise AwsError("InvalidParameterValueException", latest_error)

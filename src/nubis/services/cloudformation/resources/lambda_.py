@@ -11,8 +11,29 @@ _NOT_FOUND = ("ResourceNotFoundException",)
 _CONFIG_KEYS = ("Role", "Handler", "Description", "Timeout", "MemorySize", "VpcConfig", "Environment", "Runtime",
                 "DeadLetterConfig", "KmsKeyArn", "TracingConfig", "Layers", "FileSystemConfigs", "ImageConfig",
                 "EphemeralStorage", "SnapStart", "LoggingConfig")
+# What a property removed from the template goes back to (Lambda's defaults); LoggingConfig: _logging_config.
 _CONFIG_DEFAULTS: dict[str, Any] = {"Environment": {"Variables": {}}, "Description": "", "Layers": [],
-                                     "Timeout": 3, "MemorySize": 128, "DeadLetterConfig": {}}
+                                     "Timeout": 3, "MemorySize": 128, "DeadLetterConfig": {},
+                                     "TracingConfig": {"Mode": "PassThrough"}, "EphemeralStorage": {"Size": 512},
+                                     "SnapStart": {"ApplyOn": "None"}, "KmsKeyArn": "", "FileSystemConfigs": [],
+                                     "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": []}}
+# Template property names that the Lambda API spells differently.
+_API_NAMES = {"KmsKeyArn": "KMSKeyArn"}
+
+
+def _api(params: dict) -> dict:
+    """Template properties as Lambda API parameters."""
+    return {_API_NAMES.get(k, k): v for k, v in params.items()}
+
+
+def _logging_config(props: dict, name: str) -> dict:
+    """The whole LoggingConfig the template asks for, defaults filled in (Text, /aws/lambda/<name>, INFO
+    levels with JSON), so a field removed from the template is reset rather than kept."""
+    given = dict(props.get("LoggingConfig") or {})
+    out = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}", **given}
+    if out["LogFormat"] == "JSON":
+        out = {"ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO", **out}
+    return out
 
 
 def _inline_zip(runtime: str, source: str) -> bytes:
@@ -68,7 +89,7 @@ class Function(Handler):
         params = {k: props[k] for k in _CONFIG_KEYS if k in props}
         call(lam, "create_function", FunctionName=name, Code=_code(props), PackageType=props.get("PackageType"),
              Architectures=props.get("Architectures"), Tags=tags_list_to_map(props.get("Tags")),
-             CodeSigningConfigArn=props.get("CodeSigningConfigArn"), **params)
+             CodeSigningConfigArn=props.get("CodeSigningConfigArn"), **_api(params))
         if "ReservedConcurrentExecutions" in props:
             call(lam, "put_function_concurrency", FunctionName=name,
                  ReservedConcurrentExecutions=integer(props["ReservedConcurrentExecutions"]))
@@ -82,8 +103,10 @@ class Function(Handler):
             _wait_ready(env, physical_id)
         changed = {k: new.get(k, _CONFIG_DEFAULTS.get(k)) for k in _CONFIG_KEYS if old.get(k) != new.get(k)}
         changed = {k: v for k, v in changed.items() if v is not None}
+        if old.get("LoggingConfig") != new.get("LoggingConfig"):
+            changed["LoggingConfig"] = _logging_config(new, physical_id)
         if changed:
-            call(lam, "update_function_configuration", FunctionName=physical_id, **changed)
+            call(lam, "update_function_configuration", FunctionName=physical_id, **_api(changed))
             _wait_ready(env, physical_id)
         if old.get("ReservedConcurrentExecutions") != new.get("ReservedConcurrentExecutions"):
             if "ReservedConcurrentExecutions" in new:
