@@ -711,7 +711,8 @@ class Engine:
         restore_ms = cold.init_ms if cold is not None and cold.restore else None
         billed = L.billed_ms(duration_ms, init_ms)
         end_ms = int(time.time() * 1000)
-        invocation = [(int(start * 1000), L.start_line(rid, spec.version)), *outcome.events, (end_ms, L.end_line(rid)),
+        invocation = [(int(start * 1000), L.start_line(rid, spec.version)), *outcome.events,
+                      (end_ms, L.end_line(rid, status, report_error)),
                       (end_ms, L.report_line(rid, duration_ms, billed, spec.memory_mb, max_mb, init_ms, status,
                                              report_error, restore_ms, cold.billed_restore_ms if cold else None))]
 
@@ -752,7 +753,7 @@ class Engine:
         start_ms = int(start * 1000)
         invocation = [
             (start_ms, L.start_line(rid, spec.version)),
-            (start_ms, L.end_line(rid)),
+            (start_ms, L.end_line(rid, status, report_error)),
             (start_ms, L.report_line(rid, duration_ms, billed, spec.memory_mb, max_mb, None, status, report_error)),
         ]
         init_report = [(start_ms, L.init_report_line(init_ms, init_status, report_error))]

@@ -61,8 +61,6 @@ def _record(line: PlatformLine, spec: FunctionSpec, stream: str, init_type: str)
         return {"initializationType": init_type, **rec}
     if line.type == "platform.start":
         return {"requestId": rec["requestId"], "functionArn": spec.function_arn, "version": rec["version"]}
-    if line.type == "platform.runtimeDone":
-        return {"requestId": rec["requestId"], "status": "success"}
     return rec
 
 

@@ -58,8 +58,12 @@ def start_line(request_id: str, version: str) -> str:
                  {"requestId": request_id, "version": version})
 
 
-def end_line(request_id: str) -> str:
-    return _line(f"END RequestId: {request_id}\n", "platform.runtimeDone", {"requestId": request_id})
+def end_line(request_id: str, status: str | None = None, error_type: str | None = None) -> str:
+    """END; its JSON form (platform.runtimeDone) carries the status the REPORT line has."""
+    record: dict[str, Any] = {"requestId": request_id, "status": status or "success"}
+    if error_type:
+        record["errorType"] = error_type
+    return _line(f"END RequestId: {request_id}\n", "platform.runtimeDone", record)
 
 
 def report_line(

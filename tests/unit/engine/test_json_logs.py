@@ -64,3 +64,13 @@ def test_timeout_report() -> None:
     line = L.report_line("r", 3000.0, 3000, 128, 50, status="timeout")
     out = J.render([(TS, line)], replace(SPEC, log_format="JSON"), STREAM)
     assert json.loads(out[0][1])["record"]["status"] == "timeout"
+
+
+def test_runtime_done_carries_the_reports_status() -> None:
+    debug = replace(SPEC, log_format="JSON", system_log_level="DEBUG")
+    evs = [(TS, L.end_line("rid-1")), (TS, L.end_line("rid-2", "timeout")),
+           (TS, L.end_line("rid-3", "error", "Runtime.ExitError"))]
+    records = [json.loads(m)["record"] for _, m in J.render(evs, debug, STREAM)]
+    assert records == [{"requestId": "rid-1", "status": "success"}, {"requestId": "rid-2", "status": "timeout"},
+                       {"requestId": "rid-3", "status": "error", "errorType": "Runtime.ExitError"}]
+    assert [m for _, m in evs] == [f"END RequestId: rid-{i}\n" for i in (1, 2, 3)]  # the text is unchanged
