@@ -52,6 +52,15 @@ def timed(client: RawClient, raw: bytes, expect: bytes | None = None) -> float:
     return dt
 
 
+def primed_clients(nubis: Nubis) -> tuple[RawClient, RawClient]:
+    """Two keep-alive clients, after one throw-away cold start: the runtime's one-time work (e.g.
+    starting a zygote) is a server start-up cost, not a function's cold start."""
+    client = RawClient(nubis.host, nubis.port)
+    nubis.create_function("prime", NOOP)
+    timed(client, nubis.invoke_request("prime"))
+    return client, RawClient(nubis.host, nubis.port)
+
+
 def fresh_and_busy(nubis: Nubis, client: RawClient, holder: RawClient, i: int) -> tuple[float, float]:
     """(a) a fresh function's first invoke; (b) a new environment for a busy function."""
     nubis.create_function(f"fresh{i}", NOOP)
@@ -78,12 +87,7 @@ def main() -> None:
 
     fresh, busy, boto, bare_s, boto3_s, snap, heavy = [], [], [], [], [], [], []
     with Nubis() as nubis:
-        client = RawClient(nubis.host, nubis.port)
-        holder = RawClient(nubis.host, nubis.port)
-        # One throw-away cold start first: the runtime's one-time work (e.g. starting a zygote)
-        # is a server start-up cost, not a function's cold start.
-        nubis.create_function("prime", NOOP)
-        timed(client, nubis.invoke_request("prime"))
+        client, holder = primed_clients(nubis)
 
         for i in range(args.n):
             a, b = fresh_and_busy(nubis, client, holder, i)
@@ -115,10 +119,7 @@ def main() -> None:
     # (a) and (b) again with nothing launched ahead: the on-demand spare path alone
     fresh_od, busy_od = [], []
     with Nubis(env={"NUBIS_LAUNCH_AHEAD": "0"}) as nubis:
-        client = RawClient(nubis.host, nubis.port)
-        holder = RawClient(nubis.host, nubis.port)
-        nubis.create_function("prime", NOOP)
-        timed(client, nubis.invoke_request("prime"))
+        client, holder = primed_clients(nubis)
         for i in range(args.n):
             a, b = fresh_and_busy(nubis, client, holder, i)
             fresh_od.append(a)

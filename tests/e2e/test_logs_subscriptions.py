@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from nubis_testing import create_function, start_server, stop_server
+from nubis_testing import create_function, start_server, stop_server, wait_for
 
 # Decodes what it receives (as a real subscriber does) and records the decoded document.
 DECODER = """
@@ -31,14 +31,6 @@ def handler(event, context):
 """
 
 
-def wait_for(predicate, timeout: float = 60, interval: float = 0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def received(out: Path) -> list[dict]:
