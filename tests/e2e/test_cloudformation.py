@@ -849,3 +849,63 @@ def test_subscription_filter_to_a_function_logs_may_not_invoke_fails_the_stack(s
     assert "Make sure you have given CloudWatch Logs permission to execute your function" in reasons["Filter"]
     assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
     cfn.delete_stack(StackName=name)
+
+
+def test_malformed_outputs_policies_mappings_and_tags_are_refused_cleanly(server, cfn) -> None:
+    """Malformed template parts get CloudFormation's ValidationError at ValidateTemplate and CreateStack;
+    malformed Tags (checked by the resource's schema, as on AWS) fail the resource with AWS's message.
+    None of it leaves a traceback in the server log."""
+    start = len(server.log())
+    topic = {"Type": "AWS::SNS::Topic"}
+    refused = [
+        ({"Resources": {"T": topic}, "Outputs": {"O": {"Value": "x", "Export": 5}}},
+         "Template format error: Output O is malformed. The Name field of every Export member must be specified "
+         "and consist only of alphanumeric characters, colons, or hyphens."),
+        ({"Resources": {"T": topic}, "Outputs": {"O": {"Value": "x", "Export": {"Name": "has space"}}}},
+         "Template format error: Output O is malformed."),
+        ({"Resources": {"T": {**topic, "Properties": {"DisplayName": {"Fn::ToJsonString": 5}}}}},
+         "Template format error: Fn::ToJsonString layout is incorrect"),
+        ({"Resources": {"T": {**topic, "DeletionPolicy": 5}}},
+         "Template format error: Every DeletionPolicy member must be a string."),
+        ({"Resources": {"T": {**topic, "DeletionPolicy": "Keep"}}},
+         "Template format error: Unrecognized DeletionPolicy Keep for resource T"),
+        ({"Resources": {"T": {**topic, "UpdateReplacePolicy": "RetainExceptOnCreate"}}},
+         "Template format error: Unrecognized UpdateReplacePolicy RetainExceptOnCreate for resource T"),
+        ({"Mappings": 5, "Resources": {"T": topic}}, "Template format error: Mappings must be an object"),
+        ({"Mappings": {"M": 5}, "Resources": {"T": topic}},
+         "Template format error: [/Mappings/M] Every Mappings member M must be a map"),
+        ({"Mappings": {"M": {"k": 5}}, "Resources": {"T": topic}},
+         "Template format error: [/Mappings/M/k] Every Mappings attribute must be a map"),
+    ]
+    for body, message in refused:
+        for call, extra in ((cfn.validate_template, {}), (cfn.create_stack, {"StackName": unique("bad")})):
+            code, text, status = error_of(call, TemplateBody=json.dumps(body), **extra)
+            assert (code, status) == ("ValidationError", 400) and text.startswith(message), (body, text)
+
+    bad_tags = [(5, "#/Tags: expected type: JSONArray, found: Integer"),
+                ({"a": "b"}, "#/Tags: expected type: JSONArray, found: JSONObject"),
+                (["x"], "#/Tags/0: expected type: JSONObject, found: String"),
+                ([{"Key": "a"}], "#/Tags/0: required key [Value] not found")]
+    for tags, problem in bad_tags:
+        body = {"Resources": {"T": {**topic, "Properties": {"Tags": tags}}}}
+        assert cfn.validate_template(TemplateBody=json.dumps(body))  # ValidateTemplate does not check properties
+        name = unique("badtags")
+        cfn.create_stack(StackName=name, TemplateBody=json.dumps(body))
+        with pytest.raises(Exception):
+            cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+        reasons = [e[2] for e in events(cfn, name) if e[:2] == ("T", "CREATE_FAILED")]
+        assert reasons == [f"Properties validation failed for resource T with message: {problem}"]
+        assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+        cfn.delete_stack(StackName=name)
+    # well-formed ones still work: a list of {Key, Value}, and ToJsonString of an object
+    body = {"Resources": {"T": {**topic, "Properties": {"Tags": [{"Key": "team", "Value": 7}],
+                                                       "DisplayName": {"Fn::ToJsonString": {"a": [1]}}}}}}
+    name = unique("goodtags")
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(body))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    arn = cfn.describe_stack_resource(StackName=name, LogicalResourceId="T")["StackResourceDetail"]["PhysicalResourceId"]
+    sns = server.client("sns")
+    assert sns.get_topic_attributes(TopicArn=arn)["Attributes"]["DisplayName"] == '{"a":[1]}'
+    assert sns.list_tags_for_resource(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "7"}]
+    cfn.delete_stack(StackName=name)
+    assert "Traceback" not in server.log()[start:]
