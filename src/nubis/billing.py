@@ -5,8 +5,10 @@ configured memory × billed duration (billed duration = duration rounded up to 1
 time on cold starts, billed since 1 Aug 2025). A free tier of 1M requests and 400,000 GB-s applies
 per calendar month (UTC). Prices can be changed in `<data_dir>/pricing.toml`.
 
-No I/O except `load_pricing`; everything returns JSON-ready values (floats are never rounded here —
-rounding is for display only).
+No I/O except `load_pricing`; everything returns JSON-ready values. `summarize` rounds away float noise
+(8.000000000000001e-07 -> 8e-07) and nothing more: money to 12 decimal places, GB-seconds to 13 (a GB-s
+figure is MB·ms / 1,024,000, which always ends within 13 decimals, so it stays exact), milliseconds to 6;
+rounding for people (cents, 2 decimals) is for display only.
 """
 from __future__ import annotations
 
@@ -219,7 +221,28 @@ def summarize(records: Iterable[UsageRecord], pricing: Pricing, per_function: bo
     return {
         "pricing": pricing.to_dict(),
         "note": FREE_TIER_NOTE,
-        "functions": [{"function": name, **functions[name].row(pricing)} for name in sorted(functions)],
-        "months": month_rows,
-        "totals": totals,
+        "functions": [tidy({"function": name, **functions[name].row(pricing)}) for name in sorted(functions)],
+        "months": [tidy(m) for m in month_rows],
+        "totals": tidy(totals),
     }
+
+
+MONEY_DECIMALS = 12
+GBS_DECIMALS = 13
+MS_DECIMALS = 6
+
+
+def tidy(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with the float noise of its sums rounded away (see the module docstring)."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, float):
+            if key.endswith(("_cost", "_credit")):
+                value = round(value, MONEY_DECIMALS)
+            elif "gb_seconds" in key:
+                value = round(value, GBS_DECIMALS)
+            elif key.endswith("_ms"):
+                value = round(value, MS_DECIMALS)
+            value = value + 0.0  # no -0.0
+        out[key] = value
+    return out

@@ -28,6 +28,19 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keep the examples' line breaks."""
 
 
+class _Version(argparse.Action):
+    """`--version`: the installed package's version, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        import nubis
+        print(f"nubis {nubis.__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line. Global options are accepted before or after the command name."""
     S = argparse.SUPPRESS  # so a sub-command's unset option does not hide the global one
@@ -48,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  nubis server &\n  nubis deploy ./hello --name hello\n"
                "  nubis invoke hello --payload '{\"name\": \"Ada\"}'\n  nubis logs hello --follow\n"
                "\nrun `nubis COMMAND --help` for the options of each command.")
+    parser.add_argument("--version", action=_Version, help="print nubis's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, func: Callable[[argparse.Namespace], int], summary: str, example: str,

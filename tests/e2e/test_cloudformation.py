@@ -751,3 +751,161 @@ def test_function_properties_removed_from_the_template_go_back_to_defaults(serve
     cfn.update_stack(StackName=name, TemplateBody=template({}))
     cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
     assert config(fn)["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{fn}"}
+
+
+LOGS_SUBSCRIBER = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Source:
+    Type: AWS::Logs::LogGroup
+  Results:
+    Type: AWS::S3::Bucket
+  Reader:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      Environment:
+        Variables:
+          RESULTS: !Ref Results
+      InlineCode: |
+        import base64, gzip, json, os, uuid, boto3
+        def handler(event, context):
+            doc = json.loads(gzip.decompress(base64.b64decode(event["awslogs"]["data"])))
+            body = json.dumps([e["message"] for e in doc["logEvents"]]).encode()
+            boto3.client("s3").put_object(Bucket=os.environ["RESULTS"], Key=uuid.uuid4().hex, Body=body)
+      Events:
+        Logs:
+          Type: CloudWatchLogs
+          Properties:
+            LogGroupName: !Ref Source
+            FilterPattern: PATTERN
+Outputs:
+  Group:
+    Value: !Ref Source
+  Results:
+    Value: !Ref Results
+"""
+
+
+def test_sam_cloudwatch_logs_event_subscription_filter(server, cfn) -> None:
+    """SAM's CloudWatchLogs event is an AWS::Logs::SubscriptionFilter (and a Permission for logs): the
+    function receives the matching log events; an update changes the pattern in place; delete removes it."""
+    caps = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
+    name = unique("logsub")
+    cfn.create_stack(StackName=name, TemplateBody=LOGS_SUBSCRIBER.replace("PATTERN", "ERROR"), Capabilities=caps)
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]}
+    group = outputs["Group"]
+    resources = {r["ResourceType"]: r for r in cfn.describe_stack_resources(StackName=name)["StackResources"]}
+    logs, s3 = server.client("logs"), server.client("s3")
+    filters = logs.describe_subscription_filters(logGroupName=group)["subscriptionFilters"]
+    assert [f["filterName"] for f in filters] == [resources["AWS::Logs::SubscriptionFilter"]["PhysicalResourceId"]]
+    assert filters[0]["filterPattern"] == "ERROR" and ":function:" in filters[0]["destinationArn"]
+
+    def received() -> list[str]:
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=outputs["Results"]).get("Contents", [])]
+        return sorted(m for k in keys for m in json.loads(s3.get_object(Bucket=outputs["Results"], Key=k)["Body"].read()))
+
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=[
+        {"timestamp": now, "message": "ERROR disk full"}, {"timestamp": now, "message": "INFO all good"},
+        {"timestamp": now + 1, "message": "ERROR again"}])
+    deadline = time.time() + 60
+    while received() != ["ERROR again", "ERROR disk full"]:
+        assert time.time() < deadline, f"the subscribed function did not get the events: {received()}"
+        time.sleep(0.2)
+
+    cfn.update_stack(StackName=name, TemplateBody=LOGS_SUBSCRIBER.replace("PATTERN", "WARN"), Capabilities=caps)
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    filters = logs.describe_subscription_filters(logGroupName=group)["subscriptionFilters"]
+    assert [(f["filterName"], f["filterPattern"]) for f in filters] == [
+        (resources["AWS::Logs::SubscriptionFilter"]["PhysicalResourceId"], "WARN")]
+
+    for obj in s3.list_objects_v2(Bucket=outputs["Results"]).get("Contents", []):
+        s3.delete_object(Bucket=outputs["Results"], Key=obj["Key"])
+    cfn.delete_stack(StackName=name)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"] == []
+
+
+def test_subscription_filter_to_a_function_logs_may_not_invoke_fails_the_stack(server, cfn) -> None:
+    """Without a Permission for logs.amazonaws.com, PutSubscriptionFilter refuses, as on AWS: CREATE_FAILED
+    with CloudWatch Logs' message, and the stack rolls back."""
+    body = {"Resources": {
+        "Group": {"Type": "AWS::Logs::LogGroup"},
+        "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Statement": []}}},
+        "Fn": {"Type": "AWS::Lambda::Function", "Properties": {
+            "Runtime": "python3.12", "Handler": "index.handler", "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+            "Code": {"ZipFile": "def handler(e, c):\n    return 1\n"}}},
+        "Filter": {"Type": "AWS::Logs::SubscriptionFilter", "Properties": {
+            "LogGroupName": {"Ref": "Group"}, "FilterPattern": "", "DestinationArn": {"Fn::GetAtt": ["Fn", "Arn"]}}}}}
+    name = unique("logsubno")
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(body), Capabilities=["CAPABILITY_IAM"])
+    with pytest.raises(Exception):
+        cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    reasons = {e[0]: e[2] for e in events(cfn, name) if e[1] == "CREATE_FAILED"}
+    assert "Make sure you have given CloudWatch Logs permission to execute your function" in reasons["Filter"]
+    assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+    cfn.delete_stack(StackName=name)
+
+
+def test_malformed_outputs_policies_mappings_and_tags_are_refused_cleanly(server, cfn) -> None:
+    """Malformed template parts get CloudFormation's ValidationError at ValidateTemplate and CreateStack;
+    malformed Tags (checked by the resource's schema, as on AWS) fail the resource with AWS's message.
+    None of it leaves a traceback in the server log."""
+    start = len(server.log())
+    topic = {"Type": "AWS::SNS::Topic"}
+    refused = [
+        ({"Resources": {"T": topic}, "Outputs": {"O": {"Value": "x", "Export": 5}}},
+         "Template format error: Output O is malformed. The Name field of every Export member must be specified "
+         "and consist only of alphanumeric characters, colons, or hyphens."),
+        ({"Resources": {"T": topic}, "Outputs": {"O": {"Value": "x", "Export": {"Name": "has space"}}}},
+         "Template format error: Output O is malformed."),
+        ({"Resources": {"T": {**topic, "Properties": {"DisplayName": {"Fn::ToJsonString": 5}}}}},
+         "Template format error: Fn::ToJsonString layout is incorrect"),
+        ({"Resources": {"T": {**topic, "DeletionPolicy": 5}}},
+         "Template format error: Every DeletionPolicy member must be a string."),
+        ({"Resources": {"T": {**topic, "DeletionPolicy": "Keep"}}},
+         "Template format error: Unrecognized DeletionPolicy Keep for resource T"),
+        ({"Resources": {"T": {**topic, "UpdateReplacePolicy": "RetainExceptOnCreate"}}},
+         "Template format error: Unrecognized UpdateReplacePolicy RetainExceptOnCreate for resource T"),
+        ({"Mappings": 5, "Resources": {"T": topic}}, "Template format error: Mappings must be an object"),
+        ({"Mappings": {"M": 5}, "Resources": {"T": topic}},
+         "Template format error: [/Mappings/M] Every Mappings member M must be a map"),
+        ({"Mappings": {"M": {"k": 5}}, "Resources": {"T": topic}},
+         "Template format error: [/Mappings/M/k] Every Mappings attribute must be a map"),
+    ]
+    for body, message in refused:
+        for call, extra in ((cfn.validate_template, {}), (cfn.create_stack, {"StackName": unique("bad")})):
+            code, text, status = error_of(call, TemplateBody=json.dumps(body), **extra)
+            assert (code, status) == ("ValidationError", 400) and text.startswith(message), (body, text)
+
+    bad_tags = [(5, "#/Tags: expected type: JSONArray, found: Integer"),
+                ({"a": "b"}, "#/Tags: expected type: JSONArray, found: JSONObject"),
+                (["x"], "#/Tags/0: expected type: JSONObject, found: String"),
+                ([{"Key": "a"}], "#/Tags/0: required key [Value] not found")]
+    for tags, problem in bad_tags:
+        body = {"Resources": {"T": {**topic, "Properties": {"Tags": tags}}}}
+        assert cfn.validate_template(TemplateBody=json.dumps(body))  # ValidateTemplate does not check properties
+        name = unique("badtags")
+        cfn.create_stack(StackName=name, TemplateBody=json.dumps(body))
+        with pytest.raises(Exception):
+            cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+        reasons = [e[2] for e in events(cfn, name) if e[:2] == ("T", "CREATE_FAILED")]
+        assert reasons == [f"Properties validation failed for resource T with message: {problem}"]
+        assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+        cfn.delete_stack(StackName=name)
+    # well-formed ones still work: a list of {Key, Value}, and ToJsonString of an object
+    body = {"Resources": {"T": {**topic, "Properties": {"Tags": [{"Key": "team", "Value": 7}],
+                                                       "DisplayName": {"Fn::ToJsonString": {"a": [1]}}}}}}
+    name = unique("goodtags")
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(body))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    arn = cfn.describe_stack_resource(StackName=name, LogicalResourceId="T")["StackResourceDetail"]["PhysicalResourceId"]
+    sns = server.client("sns")
+    assert sns.get_topic_attributes(TopicArn=arn)["Attributes"]["DisplayName"] == '{"a":[1]}'
+    assert sns.list_tags_for_resource(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "7"}]
+    cfn.delete_stack(StackName=name)
+    assert "Traceback" not in server.log()[start:]

@@ -173,3 +173,18 @@ def test_usage_record_round_trips_through_dicts():
     r = rec(cold=True)
     data = {**r.to_dict(), "extra_column": 1}
     assert UsageRecord.from_dict(data) == r
+
+
+def test_json_figures_carry_no_float_noise():
+    """4 requests cost 0.2 * 4 / 1e6 = 8.000000000000001e-07 in floats; the document says 8e-07. GB-s stay
+    exact even at an odd memory size (129 MB * 1 ms = 0.0001259765625 GB-s, 13 decimals)."""
+    assert 4 * 0.20 / 1_000_000 != 8e-07  # the noise this guards against
+    doc = summarize([rec(billed_ms=1, memory_mb=129, n=i) for i in range(4)], Pricing())
+    text = json.dumps(doc)
+    assert "000000000000" not in text and "99999999999" not in text, text
+    for row in (doc["totals"], doc["functions"][0], doc["months"][0]):
+        assert row["request_cost"] == 8e-07
+        assert row["gb_seconds"] == 4 * 0.0001259765625 == 0.00050390625
+        assert row["gross_cost"] == round(8e-07 + 0.00050390625 * 0.0000166667, 12)
+        assert row["duration_ms"] == 2.0  # 4 x 0.5
+    assert doc["totals"]["net_cost"] == 0.0 and doc["totals"]["free_tier_credit"] == doc["totals"]["gross_cost"]

@@ -55,6 +55,16 @@ def test_global_options_before_or_after_the_command(monkeypatch):
     assert cli.parse_args(["--region", "ap-south-1", "invoke", "f"]).region == "ap-south-1"
 
 
+def test_version_is_the_installed_package_version(capsys):
+    from importlib.metadata import version
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out == f"nubis {version('nubis')}\n"
+    out = subprocess.run([sys.executable, "-m", "nubis", "--version"], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout.strip()) == (0, f"nubis {version('nubis')}")
+
+
 def test_api_lists_without_an_action():
     assert cli.parse_args(["api"]).action == cli.parse_args(["api", "ls", "--json"]).action == "ls"
 

@@ -273,7 +273,10 @@ class Resolver:
         return value
 
     def _fn_tojsonstring(self, arg: Any) -> str:
-        return json.dumps(self.resolve(arg), separators=(",", ":"))
+        value = self.resolve(arg)
+        if not isinstance(value, (dict, list)):  # e.g. a Ref to a String parameter
+            raise TemplateError("Template error: Fn::ToJsonString layout is incorrect", full=True)
+        return json.dumps(value, separators=(",", ":"))
 
     def _fn_length(self, arg: Any) -> int:
         value = self.resolve(arg)

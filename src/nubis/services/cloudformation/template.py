@@ -17,6 +17,9 @@ SECTIONS = {"AWSTemplateFormatVersion", "Description", "Metadata", "Parameters",
             "Transform", "Resources", "Outputs", "Rules", "Hooks"}
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 PARAMETER_TYPES = {"String", "Number", "List<Number>", "CommaDelimitedList"}
+DELETION_POLICIES = {"Delete", "Retain", "Snapshot", "RetainExceptOnCreate"}
+REPLACE_POLICIES = {"Delete", "Retain", "Snapshot"}
+EXPORT_NAME = re.compile(r"[A-Za-z0-9:-]+")
 MAX_BODY = 51_200  # TemplateBody; a TemplateURL may point at up to 1 MB
 NO_ECHO_MASK = "****"
 
@@ -82,6 +85,7 @@ def check_shape(doc: dict) -> None:
                                           "UpdatePolicy", "Version", "Description"})
         if unknown_keys:
             raise TemplateError(f"[/Resources/{logical}] Invalid resource attribute {unknown_keys}")
+        _check_policies(logical, res)
     bad_types = unrecognized(types, sam=SAM_TRANSFORM in transforms(doc))
     if bad_types:
         raise TemplateError(f"Unrecognized resource types: [{', '.join(bad_types)}]")
@@ -103,6 +107,66 @@ def check_shape(doc: dict) -> None:
     for name, out in outputs.items():
         if not isinstance(out, dict) or "Value" not in out:
             raise TemplateError(f"Every Outputs member must contain a Value object ({name})")
+        if "Export" in out:
+            _check_export(name, out["Export"])
+    _check_mappings(doc.get("Mappings"))
+    _check_to_json_string(doc.get("Resources"))
+    _check_to_json_string(outputs)
+
+
+def _check_policies(logical: str, res: dict) -> None:
+    """DeletionPolicy / UpdateReplacePolicy: a literal string of a known policy. The 'must be a string'
+    text is AWS's (aws-sam-translator raises it too); 'Unrecognized <policy> <value> for resource <id>' is
+    AWS's wording for an unknown value."""
+    for attr, allowed in (("DeletionPolicy", DELETION_POLICIES), ("UpdateReplacePolicy", REPLACE_POLICIES)):
+        if attr not in res:
+            continue
+        value = res[attr]
+        if not isinstance(value, str):
+            raise TemplateError(f"Every {attr} member must be a string.")
+        if value not in allowed:
+            raise TemplateError(f"Unrecognized {attr} {value} for resource {logical}")
+
+
+def _check_export(output: str, export: Any) -> None:
+    """AWS's message for an Export without a (well-formed) Name; a Name made by an intrinsic function is
+    checked once it is resolved."""
+    name = export.get("Name") if isinstance(export, dict) else None
+    if name is None or isinstance(name, (int, float, bool, list)) or \
+            (isinstance(name, str) and not EXPORT_NAME.fullmatch(name)):
+        raise TemplateError(f"Output {output} is malformed. The Name field of every Export member must be "
+                            "specified and consist only of alphanumeric characters, colons, or hyphens.")
+
+
+def _check_mappings(mappings: Any) -> None:
+    """Mappings: name -> top-level key -> second-level key -> value. The member and attribute messages follow
+    AWS's; the text for a Mappings section that is not an object could not be verified against AWS and
+    keeps the wording of the other sections' checks here."""
+    if mappings is None:
+        return
+    if not isinstance(mappings, dict):
+        raise TemplateError("Mappings must be an object")
+    for name, top in mappings.items():
+        if not isinstance(top, dict):
+            raise TemplateError(f"[/Mappings/{name}] Every Mappings member {name} must be a map")
+        for key, second in top.items():
+            if not isinstance(second, dict):
+                raise TemplateError(f"[/Mappings/{name}/{key}] Every Mappings attribute must be a map")
+
+
+def _check_to_json_string(value: Any) -> None:
+    """Fn::ToJsonString takes an object or a list (or a function that makes one). AWS's
+    AWS::LanguageExtensions transform refuses anything else with 'Fn::ToJsonString layout is incorrect'."""
+    if isinstance(value, dict):
+        if len(value) == 1 and "Fn::ToJsonString" in value:
+            arg = value["Fn::ToJsonString"]
+            if not isinstance(arg, (dict, list)):
+                raise TemplateError("Fn::ToJsonString layout is incorrect")
+        for v in value.values():
+            _check_to_json_string(v)
+    elif isinstance(value, list):
+        for v in value:
+            _check_to_json_string(v)
 
 
 @dataclass

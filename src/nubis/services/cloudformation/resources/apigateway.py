@@ -29,6 +29,7 @@ def _body(env: Env, props: dict) -> dict | None:
 # -- API Gateway v2
 class Api(Handler):
     type = "AWS::ApiGatewayV2::Api"
+    tags_map = True
     replace_on = ("ProtocolType",)
 
     def _attrs(self, env: Env, api_id: str) -> dict:
@@ -85,6 +86,8 @@ class Api(Handler):
 
 class _V2Child(Handler):
     """A sub-resource of an API (route, integration, stage, ...), addressed by ApiId + its own id."""
+
+    tags_map = True
 
     noun = ""
     id_member = ""

@@ -63,6 +63,7 @@ class Handler:
     required: ClassVar[tuple[str, ...]] = ()
     replace_on: ClassVar[tuple[str, ...]] = ()
     always_replace: ClassVar[bool] = False
+    tags_map: ClassVar[bool] = False  # Tags is a {key: value} object (ApiGatewayV2), not a list of {Key, Value}
 
     def create(self, env: Env, props: dict) -> Result:
         raise NotImplementedError
@@ -79,10 +80,43 @@ class Handler:
         return any(old.get(p) != new.get(p) for p in self.replace_on)
 
     def check(self, logical_id: str, props: dict) -> None:
+        """The resource schema checks CloudFormation makes before calling the service, with its messages."""
         missing = [p for p in self.required if p not in props]
-        if missing:
-            raise ResourceFailed(f"Properties validation failed for resource {logical_id} with message: "
-                                 f"#: required key [{missing[0]}] not found")
+        problem = f"#: required key [{missing[0]}] not found" if missing else None
+        if problem is None and "Tags" in props:
+            problem = _tags_problem(props["Tags"], self.tags_map)
+        if problem:
+            raise ResourceFailed(f"Properties validation failed for resource {logical_id} with message: {problem}")
+
+
+_JSON_TYPES = ((bool, "Boolean"), (int, "Integer"), (float, "Number"), (str, "String"), (list, "JSONArray"),
+               (dict, "JSONObject"))
+
+
+def _json_type(value: Any) -> str:
+    return next((name for t, name in _JSON_TYPES if isinstance(value, t)), "Null")
+
+
+def _tags_problem(tags: Any, as_map: bool) -> str | None:
+    """What is wrong with a Tags property, in the JSON-schema wording of CloudFormation's resource handlers."""
+    if as_map:
+        if not isinstance(tags, dict):
+            return f"#/Tags: expected type: JSONObject, found: {_json_type(tags)}"
+        return None
+    if not isinstance(tags, list):
+        return f"#/Tags: expected type: JSONArray, found: {_json_type(tags)}"
+    for i, tag in enumerate(tags):
+        if not isinstance(tag, dict):
+            return f"#/Tags/{i}: expected type: JSONObject, found: {_json_type(tag)}"
+        for key in ("Key", "Value"):
+            if key not in tag:
+                return f"#/Tags/{i}: required key [{key}] not found"
+            if isinstance(tag[key], (dict, list)) or tag[key] is None:
+                return f"#/Tags/{i}/{key}: expected type: String, found: {_json_type(tag[key])}"
+        extra = sorted(set(tag) - {"Key", "Value"})
+        if extra:
+            return f"#/Tags/{i}: extraneous key [{extra[0]}] is not permitted"
+    return None
 
 
 def call(client: BaseClient, op: str, **params: Any) -> dict:

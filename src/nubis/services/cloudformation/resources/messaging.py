@@ -1,4 +1,5 @@
-"""AWS::SNS::Topic, AWS::SNS::Subscription, AWS::SQS::Queue and AWS::Logs::LogGroup."""
+"""AWS::SNS::Topic, AWS::SNS::Subscription, AWS::SQS::Queue, AWS::Logs::LogGroup and
+AWS::Logs::SubscriptionFilter."""
 from __future__ import annotations
 
 import json
@@ -148,4 +149,32 @@ class LogGroup(Handler):
         quiet(env.client("logs"), "delete_log_group", "ResourceNotFoundException", logGroupName=physical_id)
 
 
-HANDLERS = [Topic(), Subscription(), Queue(), LogGroup()]
+class SubscriptionFilter(Handler):
+    """A log group's subscription filter, through CloudWatch Logs' PutSubscriptionFilter (which checks that
+    the destination function lets logs.amazonaws.com invoke it: SAM's CloudWatchLogs event adds that
+    permission and makes the filter depend on it). Ref is the filter name."""
+
+    type = "AWS::Logs::SubscriptionFilter"
+    required = ("LogGroupName", "FilterPattern", "DestinationArn")
+    replace_on = ("LogGroupName", "FilterName")
+
+    def _put(self, env: Env, name: str, props: dict) -> None:
+        call(env.client("logs"), "put_subscription_filter", logGroupName=props["LogGroupName"], filterName=name,
+             filterPattern=props["FilterPattern"], destinationArn=props["DestinationArn"],
+             roleArn=props.get("RoleArn"), distribution=props.get("Distribution"))
+
+    def create(self, env: Env, props: dict) -> Result:
+        name = props.get("FilterName") or env.physical_name(512)
+        self._put(env, name, props)
+        return Result(name, {})
+
+    def update(self, env: Env, physical_id: str, old: dict, new: dict, attributes: dict) -> Result:
+        self._put(env, physical_id, new)
+        return Result(physical_id, attributes)
+
+    def delete(self, env: Env, physical_id: str, props: dict, attributes: dict) -> None:
+        quiet(env.client("logs"), "delete_subscription_filter", "ResourceNotFoundException",
+              logGroupName=props["LogGroupName"], filterName=physical_id)
+
+
+HANDLERS = [Topic(), Subscription(), Queue(), LogGroup(), SubscriptionFilter()]
