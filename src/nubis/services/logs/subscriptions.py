@@ -162,17 +162,18 @@ class Subscriptions:
                 busy = False
             if not busy:
                 self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), POLL_S)
+                try:  # without filters nothing can arrive until put() wakes this: no polling
+                    await asyncio.wait_for(self._wake.wait(), POLL_S if busy is False else None)
                 except asyncio.TimeoutError:
                     pass
 
-    async def deliver_once(self) -> bool:
-        """One pass over every filter; True if there was anything to read."""
+    async def deliver_once(self) -> bool | None:
+        """One pass over every filter; True if there was anything to read, None if there are no
+        filters (or nothing to deliver to)."""
         filters = [Filter(*r) for r in self.db.query("SELECT * FROM log_subscriptions ORDER BY account, region, "
                                                      "grp, name")]
         if not filters or self.bus is None or self.bus.functions is None:
-            return False
+            return None
         await self.store.writer.aflush()
         busy = False
         for f in filters:
