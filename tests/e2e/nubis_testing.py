@@ -19,6 +19,16 @@ from botocore.config import Config
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 
+# A function that writes each event it receives to a file of its own (<uuid>.json) in OUT_DIR.
+RECORDER = """
+import json, os, uuid
+def handler(event, context):
+    path = os.path.join(os.environ["OUT_DIR"], uuid.uuid4().hex + ".json")
+    with open(path + ".tmp", "w") as f:  # whole files only: the test polls the directory
+        json.dump(event, f)
+    os.rename(path + ".tmp", path)
+"""
+
 
 @dataclass
 class NubisServer:
@@ -139,3 +149,11 @@ def error_of(exc) -> tuple[int, str, str]:
     """(HTTP status, error code, message) of a ``pytest.raises(ClientError)`` result."""
     r = exc.value.response
     return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"]["Message"]
+
+
+def recorded(out: Path) -> list[dict]:
+    """The events RECORDER wrote to ``out``, oldest first ([] before the directory exists)."""
+    if not out.exists():
+        return []
+    done = [p for p in out.iterdir() if p.suffix != ".tmp"]  # the recorder renames whole files into place
+    return [json.loads(p.read_text()) for p in sorted(done, key=lambda p: p.stat().st_mtime)]
