@@ -1,7 +1,9 @@
 """Helpers for end-to-end tests: start a real `nubis server`, build zips, create functions."""
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +18,16 @@ import boto3
 from botocore.config import Config
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+
+# A function that writes each event it receives to a file of its own (<uuid>.json) in OUT_DIR.
+RECORDER = """
+import json, os, uuid
+def handler(event, context):
+    path = os.path.join(os.environ["OUT_DIR"], uuid.uuid4().hex + ".json")
+    with open(path + ".tmp", "w") as f:  # whole files only: the test polls the directory
+        json.dump(event, f)
+    os.rename(path + ".tmp", path)
+"""
 
 
 @dataclass
@@ -119,3 +131,29 @@ def create_function(lam, code: str | dict[str, str], name: str | None = None, ha
     if wait:
         lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300})
     return name
+
+
+def invoke_tail(lam, name: str, qualifier: str | None = None, event: dict | None = None) -> tuple[dict, str]:
+    """Invoke with LogType=Tail: the decoded payload and the decoded log tail."""
+    kw = {"Qualifier": qualifier} if qualifier else {}
+    resp = lam.invoke(FunctionName=name, LogType="Tail", Payload=json.dumps(event or {}), **kw)
+    return json.loads(resp["Payload"].read()), base64.b64decode(resp["LogResult"]).decode()
+
+
+def report_line(log: str) -> str:
+    """The last REPORT line of a log tail."""
+    return [line for line in log.splitlines() if line.startswith("REPORT ")][-1]
+
+
+def error_of(exc) -> tuple[int, str, str]:
+    """(HTTP status, error code, message) of a ``pytest.raises(ClientError)`` result."""
+    r = exc.value.response
+    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"]["Message"]
+
+
+def recorded(out: Path) -> list[dict]:
+    """The events RECORDER wrote to ``out``, oldest first ([] before the directory exists)."""
+    if not out.exists():
+        return []
+    done = [p for p in out.iterdir() if p.suffix != ".tmp"]  # the recorder renames whole files into place
+    return [json.loads(p.read_text()) for p in sorted(done, key=lambda p: p.stat().st_mtime)]

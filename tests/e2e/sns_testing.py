@@ -3,24 +3,13 @@ function, and the signature checks (string to sign, openssl against the publishe
 from __future__ import annotations
 
 import base64
-import json
 import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from nubis_testing import start_server, stop_server
-
-# Writes each event it receives to a file of its own in OUT_DIR.
-RECORDER = """
-import json, os, uuid
-def handler(event, context):
-    path = os.path.join(os.environ["OUT_DIR"], uuid.uuid4().hex)
-    with open(path + ".tmp", "w") as f:  # whole files only: the test polls the directory
-        f.write(json.dumps(event))
-    os.rename(path + ".tmp", path)
-"""
+from nubis_testing import RECORDER, recorded, start_server, stop_server  # noqa: F401 - re-exported
 
 NOTIFICATION_KEYS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 
@@ -41,12 +30,6 @@ def sns(srv):
 @pytest.fixture(scope="module")
 def lam(srv):
     return srv.client("lambda")
-
-
-def recorded(out: Path) -> list[dict]:
-    """The events RECORDER wrote to `out`, oldest first."""
-    done = [p for p in out.iterdir() if p.suffix != ".tmp"]  # the recorder renames whole files into place
-    return [json.loads(p.read_text()) for p in sorted(done, key=lambda p: p.stat().st_mtime)]
 
 
 def openssl_verifies(cert_url: str, signed: bytes, signature_b64: str, digest: str, tmp_path: Path) -> bool:

@@ -14,17 +14,9 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from nubis_testing import create_function, start_server, stop_server, unique, wait_for
+from nubis_testing import RECORDER, create_function, recorded, start_server, stop_server, unique, wait_for
 
 SCALE = {"NUBIS_SCHEDULE_SCALE": "0.01"}
-RECORDER = """
-import json, os, uuid
-def handler(event, context):
-    path = os.path.join(os.environ["OUT_DIR"], uuid.uuid4().hex)
-    with open(path + ".tmp", "w") as f:  # whole files only: the test polls the directory
-        json.dump(event, f)
-    os.rename(path + ".tmp", path)
-"""
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +29,6 @@ def srv(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ev(srv):
     return srv.client("events")
-
-
-def records(out: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(out.iterdir()) if p.suffix != ".tmp"] if out.exists() else []
 
 
 def recorder(srv, out: Path) -> str:
@@ -178,14 +166,14 @@ def test_schedule_fires_a_python_function(srv, ev, tmp_path) -> None:
     allow_events(srv, quiet_fn, off_arn)
     ev.put_targets(Rule=off, Targets=[{"Id": "1", "Arn": quiet_fn}])
     ev.put_targets(Rule=name, Targets=[{"Id": "1", "Arn": fn}])
-    got = wait_for(lambda: len(records(out)) >= 3 and records(out))
+    got = wait_for(lambda: len(recorded(out)) >= 3 and recorded(out))
     assert got, srv.log()[-3000:]
     e = got[0]
     assert set(e) == {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
     assert (e["version"], e["detail-type"], e["source"], e["account"], e["region"], e["resources"], e["detail"]) == (
         "0", "Scheduled Event", "aws.events", "000000000000", "us-east-1", [rule_arn], {})
     assert e["time"].endswith(":00Z") and len({r["id"] for r in got}) == len(got)  # whole minutes, a new id each
-    assert records(quiet_out) == []  # the disabled rule never fired while the other fired three times
+    assert recorded(quiet_out) == []  # the disabled rule never fired while the other fired three times
     # a function whose policy does not let events.amazonaws.com invoke it is not invoked (logged, as a
     # FailedInvocation would be on AWS)
     denied_out = tmp_path / "denied"
@@ -193,7 +181,7 @@ def test_schedule_fires_a_python_function(srv, ev, tmp_path) -> None:
     ev.put_targets(Rule=name, Targets=[{"Id": "denied", "Arn": denied}])
     assert wait_for(lambda: "could not deliver" in srv.log() and denied in srv.log().split("could not deliver", 1)[1])
     ev.remove_targets(Rule=name, Ids=["denied"])
-    assert records(denied_out) == []
+    assert recorded(denied_out) == []
     ev.disable_rule(Name=name)
     ev.remove_targets(Rule=name, Ids=["1"])
     ev.remove_targets(Rule=off, Ids=["1"])
@@ -224,7 +212,7 @@ def test_put_events_match_patterns_and_transform(srv, ev, tmp_path) -> None:
     assert resp["Entries"][2] == {"ErrorCode": "InvalidArgument",
                                   "ErrorMessage": "Parameter Detail is not valid. Reason: Detail is a required argument."}
     assert resp["Entries"][3] == {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
-    got = wait_for(lambda: len(records(out)) >= 2 and records(out))
+    got = wait_for(lambda: len(recorded(out)) >= 2 and recorded(out))
     whole = next(r for r in got if "detail" in r)
     shaped = next(r for r in got if "summary" in r)
     assert whole["id"] == resp["Entries"][0]["EventId"] and whole["detail"] == {"total": 150, "customer": "ann"}
@@ -232,8 +220,8 @@ def test_put_events_match_patterns_and_transform(srv, ev, tmp_path) -> None:
     assert shaped == {"summary": "ann spent 150", "total": 150, "rule": name}
     # the unmatched event (total 5) reached nobody: the same two records after a later matching event
     ev.put_events(Entries=[{"Source": "com.shop", "DetailType": "Order Placed", "Detail": '{"total": 100}'}])
-    assert wait_for(lambda: len(records(out)) >= 4)
-    assert all(r.get("detail", {}).get("total", r.get("total")) in (150, 100) for r in records(out))
+    assert wait_for(lambda: len(recorded(out)) >= 4)
+    assert all(r.get("detail", {}).get("total", r.get("total")) in (150, 100) for r in recorded(out))
 
 
 def test_sqs_target_and_aws_cli(srv, ev, tmp_path) -> None:
@@ -314,7 +302,7 @@ def test_sam_schedule_event_deploys_and_fires(srv, tmp_path) -> None:
                      Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
     cfn.get_waiter("stack_create_complete").wait(StackName=stack, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     rule_arn = cfn.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"][0]["OutputValue"]
-    got = wait_for(lambda: records(out))
+    got = wait_for(lambda: recorded(out))
     assert got and got[0]["resources"] == [rule_arn] and got[0]["detail-type"] == "Scheduled Event", srv.log()[-3000:]
     cfn.delete_stack(StackName=stack)
     cfn.get_waiter("stack_delete_complete").wait(StackName=stack, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
@@ -336,7 +324,7 @@ def test_schedules_survive_a_restart(tmp_path) -> None:
         stop_server(s)
     s = start_server(tmp_path / "data", env=SCALE)
     try:
-        got = wait_for(lambda: records(out))
+        got = wait_for(lambda: recorded(out))
         assert got and got[0] == {"from": "constant"}, s.log()[-3000:]
         assert s.client("events").describe_rule(Name="durable")["State"] == "ENABLED"
     finally:

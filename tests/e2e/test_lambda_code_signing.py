@@ -5,15 +5,10 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from nubis_testing import ROLE, create_function, make_zip, unique
+from nubis_testing import ROLE, create_function, error_of, make_zip, unique
 
 CODE = "def handler(event, context):\n    return 1\n"
 PROFILE = "arn:aws:signer:us-east-1:000000000000:/signing-profiles/nubis/abcdef1234"
-
-
-def error_of(exc: pytest.ExceptionInfo) -> tuple[int, str, str]:
-    r = exc.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"]["Message"]
 
 
 def test_code_signing_config_crud_and_tags(lam):

@@ -12,14 +12,9 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from nubis_testing import create_function, start_server, stop_server, unique, wait_for
+from nubis_testing import create_function, error_of, start_server, stop_server, unique, wait_for
 
 CODE = "def handler(event, context):\n    return 1\n"
-
-
-def error_of(exc: pytest.ExceptionInfo) -> tuple[int, str, str]:
-    r = exc.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"]["Message"]
 
 
 def test_create_event_source_mapping_for_missing_sources(lam):

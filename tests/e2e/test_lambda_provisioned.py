@@ -4,13 +4,12 @@ limits, and persistence across a server restart."""
 from __future__ import annotations
 
 import base64
-import json
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from nubis_testing import create_function, start_server, stop_server, unique
+from nubis_testing import create_function, error_of, invoke_tail, report_line, start_server, stop_server, unique
 
 DEADLINE_S = 60  # generous for a loaded machine; polls return as soon as the condition holds
 
@@ -34,24 +33,10 @@ def wait_status(lam, name: str, qualifier: str, want: str = "READY") -> dict:
         time.sleep(0.1)
 
 
-def invoke(lam, name: str, qualifier: str) -> tuple[dict, str]:
-    resp = lam.invoke(FunctionName=name, Qualifier=qualifier, LogType="Tail")
-    return json.loads(resp["Payload"].read()), base64.b64decode(resp["LogResult"]).decode()
-
-
-def report_line(log: str) -> str:
-    return [line for line in log.splitlines() if line.startswith("REPORT ")][-1]
-
-
-def error_of(exc: pytest.ExceptionInfo) -> tuple[int, str, str]:
-    r = exc.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"]["Message"]
-
-
 def test_provisioned_version_lifecycle(lam):
     name = create_function(lam, CODE)
     version = lam.publish_version(FunctionName=name)["Version"]
-    warm, _ = invoke(lam, name, version)  # leaves a warm on-demand environment of the version
+    warm, _ = invoke_tail(lam, name, version)  # leaves a warm on-demand environment of the version
     assert warm["init"] == "on-demand"
     resp = lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier=version,
                                                   ProvisionedConcurrentExecutions=2)
@@ -67,13 +52,13 @@ def test_provisioned_version_lifecycle(lam):
     # so no Init Duration.
     tokens = set()
     for _ in range(3):
-        out, log = invoke(lam, name, version)
+        out, log = invoke_tail(lam, name, version)
         assert out["init"] == "provisioned-concurrency"
         assert "Init Duration" not in report_line(log)
         tokens.add(out["token"])
     assert len(tokens) == 1  # sequential invocations reuse one of them
     # $LATEST is not provisioned: its first invocation is an on-demand cold start.
-    latest, log = invoke(lam, name, "$LATEST")
+    latest, log = invoke_tail(lam, name, "$LATEST")
     assert latest["init"] == "on-demand" and "Init Duration" in report_line(log)
 
     listed = lam.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"]
@@ -104,7 +89,7 @@ def test_provisioned_alias_and_conflicts(lam):
     lam.create_alias(FunctionName=name, Name="live", FunctionVersion=v1)
     lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1)
     assert wait_status(lam, name, "live")["AvailableProvisionedConcurrentExecutions"] == 1
-    out, log = invoke(lam, name, "live")
+    out, log = invoke_tail(lam, name, "live")
     assert out["init"] == "provisioned-concurrency" and "Init Duration" not in report_line(log)
 
     with pytest.raises(ClientError) as exc:
@@ -248,7 +233,7 @@ def test_provisioned_survives_restart(tmp_path):
         lam = srv.client("lambda")
         cfg = wait_status(lam, name, version)  # provisioned again on start
         assert cfg["RequestedProvisionedConcurrentExecutions"] == 1
-        out, log = invoke(lam, name, version)
+        out, log = invoke_tail(lam, name, version)
         assert out["init"] == "provisioned-concurrency" and "Init Duration" not in report_line(log)
     finally:
         stop_server(srv)

@@ -13,19 +13,9 @@ from urllib.parse import unquote_plus
 import pytest
 from botocore.exceptions import ClientError
 
-from nubis_testing import ROLE, create_function, make_zip, unique, wait_for
+from nubis_testing import RECORDER, ROLE, create_function, make_zip, unique, wait_for
 
 DEADLINE_S = 90
-
-RECORDER = """
-import json, os, uuid
-def handler(event, context):
-    path = os.path.join(os.environ["OUT_DIR"], uuid.uuid4().hex + ".json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(event, f)
-    os.rename(path + ".tmp", path)
-"""
-
 
 @pytest.fixture(scope="module")
 def s3(server):
@@ -282,6 +272,8 @@ def test_boto3_inside_a_function_reaches_s3(s3, lam):
     s3.put_object(Bucket=bucket, Key="in.txt", Body=b"hello from the test")
     code = """
 import boto3
+
+
 def handler(event, context):
     s3 = boto3.client("s3")  # AWS_ENDPOINT_URL and credentials come from nubis
     body = s3.get_object(Bucket=event["bucket"], Key="in.txt")["Body"].read()

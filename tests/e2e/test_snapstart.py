@@ -12,7 +12,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from nubis_testing import create_function
+from nubis_testing import create_function, error_of, invoke_tail, report_line
 
 DEADLINE_S = 60
 SNAP = {"ApplyOn": "PublishedVersions"}
@@ -64,21 +64,6 @@ def wait_version(lam, name: str, version: str, want: str = "Active") -> dict:
         time.sleep(0.05)
 
 
-def invoke(lam, name: str, qualifier: str | None = None, event: dict | None = None) -> tuple[dict, str]:
-    kw = {"Qualifier": qualifier} if qualifier else {}
-    resp = lam.invoke(FunctionName=name, LogType="Tail", Payload=json.dumps(event or {}), **kw)
-    return json.loads(resp["Payload"].read()), base64.b64decode(resp["LogResult"]).decode()
-
-
-def report(log: str) -> str:
-    return [line for line in log.splitlines() if line.startswith("REPORT ")][-1]
-
-
-def error_of(exc: pytest.ExceptionInfo) -> tuple[int, str, str]:
-    r = exc.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"]["Message"]
-
-
 @pytest.fixture(scope="module")
 def published(lam):
     return publish(lam)
@@ -98,8 +83,8 @@ def publish(lam) -> tuple[str, str]:
 
 def test_restored_environment(lam, published):
     name, version = published
-    out, log = invoke(lam, name, version)
-    line = report(log)
+    out, log = invoke_tail(lam, name, version)
+    line = report_line(log)
     assert "\tRestore Duration: " in line and "\tBilled Restore Duration: " in line
     assert "Init Duration" not in line
     lines = log.splitlines()  # the tail: what follows RESTORE_START
@@ -112,13 +97,13 @@ def test_restored_environment(lam, published):
     assert out["log_stream_env"] is None  # not available in SnapStart functions
     assert out["version"] == version
     # Warm: the same environment, no restore.
-    again, log2 = invoke(lam, name, version)
-    assert again["pid"] == out["pid"] and "Restore Duration" not in report(log2) and "RESTORE_START" not in log2
+    again, log2 = invoke_tail(lam, name, version)
+    assert again["pid"] == out["pid"] and "Restore Duration" not in report_line(log2) and "RESTORE_START" not in log2
 
 
 def test_logs_of_snapshot_and_restore(lam, logs, published):
     name, version = published
-    invoke(lam, name, version)
+    invoke_tail(lam, name, version)
     events = [e["message"] for e in logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]]
     # The snapshot's INIT, once, at publish: INIT_START, the before-snapshot hook's output, INIT_REPORT.
     assert sum(m.startswith("INIT_START Runtime Version: python:") for m in events) == 1
@@ -136,7 +121,7 @@ def test_concurrent_environments_forked_from_one_snapshot(lam):
 
     def call() -> None:
         try:
-            results.append(invoke(lam, name, version, {"sleep": 1.5}))
+            results.append(invoke_tail(lam, name, version, {"sleep": 1.5}))
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
 
@@ -149,7 +134,7 @@ def test_concurrent_environments_forked_from_one_snapshot(lam):
     (a, log_a), (b, log_b) = results
     assert a["pid"] != b["pid"]
     assert a["init_pid"] == b["init_pid"] and a["token"] == b["token"]  # the same snapshot
-    assert "Restore Duration" in report(log_a) and "Restore Duration" in report(log_b)
+    assert "Restore Duration" in report_line(log_a) and "Restore Duration" in report_line(log_b)
     # What must be unique per environment is: random re-seeded, uuid4 from the kernel.
     assert a["restored"]["random"] != b["restored"]["random"]
     assert a["uuid"] != b["uuid"]
@@ -161,9 +146,9 @@ def test_concurrent_environments_forked_from_one_snapshot(lam):
 
 def test_latest_is_not_snapshotted(lam, published):
     name, _ = published
-    out, log = invoke(lam, name)
+    out, log = invoke_tail(lam, name)
     assert out["init_type"] == "on-demand"
-    assert "Init Duration" in report(log) and "Restore Duration" not in log
+    assert "Init Duration" in report_line(log) and "Restore Duration" not in log
     assert out["init_pid"] == out["pid"]
     assert out["hooks"] == []  # no snapshot, no hooks
 
@@ -230,7 +215,7 @@ def test_deleting_the_version_drops_the_snapshot(lam):
     name = create_function(lam, CODE, SnapStart=SNAP)
     v = lam.publish_version(FunctionName=name)["Version"]
     wait_version(lam, name, v)
-    out, _ = invoke(lam, name, v)
+    out, _ = invoke_tail(lam, name, v)
     lam.delete_function(FunctionName=name, Qualifier=v)
     deadline = time.time() + DEADLINE_S
     while time.time() < deadline:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,13 @@ def pid_alive(pid: int) -> bool:
         return False
     state = stat.rsplit(")", 1)[1].split()[0]
     return state not in ("Z", "X")
+
+
+async def until(predicate, timeout: float = 10.0) -> bool:
+    """Poll ``predicate`` on the event loop until it holds or ``timeout`` passes; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.01)
+    return predicate()

@@ -9,7 +9,7 @@ import time
 
 from nubis.engine import engine as engine_mod
 
-from .conftest import make_inv, make_spec, pid_alive
+from .conftest import make_inv, make_spec, pid_alive, until
 
 # INIT records when it ran: it must run when the invocation comes, never ahead of it.
 STAMP = """
@@ -26,18 +26,16 @@ def _body(r) -> dict:
     return json.loads(r.payload)
 
 
-async def _until(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.01)
-    return predicate()
-
-
 def _launched(eng, spec):
     pool = eng._pools.get(spec.key)
     return pool.launched if pool is not None else None
+
+
+async def _prime(eng, spec):
+    """Prime ``spec`` and return the environment launched for it."""
+    eng.prime(spec)
+    assert await until(lambda: _launched(eng, spec) is not None)
+    return _launched(eng, spec)
 
 
 def test_prime_launches_an_environment_whose_init_runs_at_the_first_invoke(run, make_engine, code):
@@ -46,9 +44,7 @@ def test_prime_launches_an_environment_whose_init_runs_at_the_first_invoke(run, 
     async def main():
         eng = make_engine()
         try:
-            eng.prime(spec)
-            assert await _until(lambda: _launched(eng, spec) is not None)
-            env = _launched(eng, spec)
+            env = await _prime(eng, spec)
             assert pid_alive(env.pid) and env.state == "init" and env.launched()
             await asyncio.sleep(0.05)
             t_invoke = time.time()
@@ -73,7 +69,7 @@ def test_taking_the_last_idle_environment_launches_the_next_one(run, make_engine
         try:
             first = await eng.invoke(spec, make_inv(spec))
             busy = asyncio.ensure_future(eng.invoke(spec, make_inv(spec, b'{"sleep": 0.5}')))
-            assert await _until(lambda: _launched(eng, spec) is not None)
+            assert await until(lambda: _launched(eng, spec) is not None)
             launched_pid = _launched(eng, spec).pid
             t_invoke = time.time()
             second = await eng.invoke(spec, make_inv(spec))  # the warm one is busy: a new environment
@@ -93,11 +89,9 @@ def test_launched_environment_of_a_retired_revision_is_killed(run, make_engine, 
     async def main():
         eng = make_engine()
         try:
-            eng.prime(spec)
-            assert await _until(lambda: _launched(eng, spec) is not None)
-            pid = _launched(eng, spec).pid
+            pid = (await _prime(eng, spec)).pid
             eng.retire(spec.key)
-            gone = await _until(lambda: not pid_alive(pid))
+            gone = await until(lambda: not pid_alive(pid))
             return gone, eng._primed
         finally:
             await eng.shutdown()
@@ -113,10 +107,8 @@ def test_unused_launched_environment_expires_and_is_not_relaunched_soon(run, mak
     async def main():
         eng = make_engine(keep_alive_s=0.4)
         try:
-            eng.prime(spec)
-            assert await _until(lambda: _launched(eng, spec) is not None)
-            pid = _launched(eng, spec).pid
-            gone = await _until(lambda: not pid_alive(pid))
+            pid = (await _prime(eng, spec)).pid
+            gone = await until(lambda: not pid_alive(pid))
             pool = eng._pools.get(spec.key)
             backoff = pool is None or pool.prime_after > asyncio.get_running_loop().time()
             r = await eng.invoke(spec, make_inv(spec))  # a plain cold start
@@ -136,11 +128,9 @@ def test_launched_environment_is_not_used_for_another_spec_of_the_same_key(run, 
     async def main():
         eng = make_engine()
         try:
-            eng.prime(spec)
-            assert await _until(lambda: _launched(eng, spec) is not None)
-            pid = _launched(eng, spec).pid
+            pid = (await _prime(eng, spec)).pid
             r = await eng.invoke(other, make_inv(other))
-            gone = await _until(lambda: not pid_alive(pid))
+            gone = await until(lambda: not pid_alive(pid))
             return r, pid, gone
         finally:
             await eng.shutdown()

@@ -16,7 +16,7 @@ import pytest
 
 from nubis.engine import zygote as zygote_mod
 
-from .conftest import make_inv, make_spec, pid_alive
+from .conftest import make_inv, make_spec, pid_alive, until
 
 PROBE = """
 import os, sys
@@ -55,15 +55,6 @@ def _wait(predicate, timeout: float = 10.0) -> bool:
         if predicate():
             return True
         time.sleep(0.02)
-    return predicate()
-
-
-async def _await(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.02)
     return predicate()
 
 
@@ -243,7 +234,7 @@ def test_a_killed_zygote_takes_its_environments_and_is_started_again(run, make_e
             await asyncio.sleep(0.2)
             os.kill(z1, signal.SIGKILL)
             r_busy = await asyncio.wait_for(busy, 10)
-            gone = await _await(lambda: not pid_alive(_body(r1)["pid"]) and not pid_alive(_body(r_idle)["pid"]))
+            gone = await until(lambda: not pid_alive(_body(r1)["pid"]) and not pid_alive(_body(r_idle)["pid"]))
             r2 = await eng.invoke(spec, make_inv(spec))
             return r1, z1, r_busy, gone, r2, eng.zygote.pid, eng.zygote.starts
         finally:
@@ -308,8 +299,8 @@ def test_the_zygote_is_stopped_after_keep_alive_and_started_again(run, make_engi
         try:
             r1 = await eng.invoke(spec, make_inv(spec))
             z1 = eng.zygote.pid
-            stopped = await _await(lambda: eng.zygote.state == "stopped" and not pid_alive(z1), 10.0)
-            reaped = await _await(lambda: z1 not in _children_of(os.getpid()), 10.0)
+            stopped = await until(lambda: eng.zygote.state == "stopped" and not pid_alive(z1), 10.0)
+            reaped = await until(lambda: z1 not in _children_of(os.getpid()), 10.0)
             r2 = await eng.invoke(spec, make_inv(spec))
             return r1, z1, stopped, reaped, r2, eng.zygote.pid, eng.zygote.starts
         finally:

@@ -3,6 +3,8 @@ with its event ids (page tokens) kept, and ids stay right across deletes, failur
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from nubis.store.db import BackgroundWriter, Database
@@ -24,15 +26,16 @@ CREATE INDEX log_events_by_stream ON log_events (account, region, grp, stream, t
 """
 
 
-def _open(path: Path) -> tuple[Database, BackgroundWriter, LogStore]:
+@contextmanager
+def _opened(path: Path) -> Iterator[tuple[Database, LogStore]]:
+    """A LogStore over ``path``, closed (writer, then database) on exit, as a server stop would."""
     db = Database(path)
     writer = BackgroundWriter(path)
-    return db, writer, LogStore(db, writer)
-
-
-def _close(db: Database, writer: BackgroundWriter) -> None:
-    writer.close()
-    db.close()
+    try:
+        yield db, LogStore(db, writer)
+    finally:
+        writer.close()
+        db.close()
 
 
 def test_text_keyed_events_are_migrated_with_their_ids(tmp_path: Path) -> None:
@@ -51,8 +54,7 @@ def test_text_keyed_events_are_migrated_with_their_ids(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
 
-    db, writer, store = _open(path)
-    try:
+    with _opened(path) as (db, store):
         g1 = store.events(A, R, "/g1")
         assert [(e.id, e.stream, e.timestamp, e.message) for e in g1] == [
             (1, "s1", 10, "a\n"), (4, "s2", 25, "d\n"), (2, "s1", 30, "b\n")]
@@ -64,14 +66,11 @@ def test_text_keyed_events_are_migrated_with_their_ids(tmp_path: Path) -> None:
             "/g1": (None, 6), "/g2": (7, 2)}
         store.append(A, R, "/g1", "s1", [(40, "new\n")]).result(timeout=30)
         assert store.events(A, R, "/g1")[-1].id == 6  # never reuses an id the old table handed out
-    finally:
-        _close(db, writer)
 
 
 def test_deleted_streams_and_groups_come_back_empty_and_events_persist(tmp_path: Path) -> None:
     path = tmp_path / "nubis.db"
-    db, writer, store = _open(path)
-    try:
+    with _opened(path) as (db, store):
         store.append(A, R, "/g", "s1", [(1, "one\n")])
         store.append(A, R, "/g", "s2", [(2, "two\n")])
         assert store.delete_stream(A, R, "/g", "s1")
@@ -83,23 +82,17 @@ def test_deleted_streams_and_groups_come_back_empty_and_events_persist(tmp_path:
         store.append(A, R, "/g", "s2", [(4, "back\n")])
         assert [e.message for e in store.events(A, R, "/g")] == ["back\n"]
         assert store.stream(A, R, "/g", "s2")["first_event"] == 4
-    finally:
-        _close(db, writer)
-    db, writer, store = _open(path)  # a restart: ids are read back from the database
-    try:
+    with _opened(path) as (db, store):  # a restart: ids are read back from the database
         store.append(A, R, "/g", "s2", [(5, "after restart\n")])
         store.append(A, R, "/other", "s2", [(5, "elsewhere\n")])
         assert [e.message for e in store.events(A, R, "/g", streams=["s2"])] == ["back\n", "after restart\n"]
         assert [e.message for e in store.events(A, R, "/other")] == ["elsewhere\n"]
         assert store.events(A, R, "/missing") == []
-    finally:
-        _close(db, writer)
 
 
 def test_a_rolled_back_batch_does_not_leave_stale_ids(tmp_path: Path) -> None:
     path = tmp_path / "nubis.db"
-    db, writer, store = _open(path)
-    try:
+    with _opened(path) as (db, store):
         # A message SQLite refuses (a lone surrogate cannot be encoded) fails its batch after the new
         # group and stream ids were inserted in that batch's savepoint.
         bad = store.append(A, R, "/new", "s", [(1, "ok\n"), (2, "bad \ud800\n")])
@@ -109,5 +102,3 @@ def test_a_rolled_back_batch_does_not_leave_stale_ids(tmp_path: Path) -> None:
             pass
         store.append(A, R, "/new", "s", [(3, "fine\n")]).result(timeout=30)
         assert [(e.stream, e.message) for e in store.events(A, R, "/new")] == [("s", "fine\n")]
-    finally:
-        _close(db, writer)
