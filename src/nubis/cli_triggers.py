@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nubis.cli_api import pages
+from nubis.services.arns import parse_arn
 
 Triggers = dict[str, list[str]]  # function ARN (as the source names it) -> labels
 _FUNCTION_ARN = re.compile(r"arn:aws[a-zA-Z-]*:lambda:[^:/]+:\d{12}:function:[^/]+")
@@ -25,9 +26,10 @@ def _add(triggers: Triggers, function_arn: str, label: str) -> None:
         labels.append(label)
 
 
-def _resource(arn: str) -> str:
+def _resource(text: str) -> str:
     """`arn:aws:sqs:us-east-1:000000000000:jobs` -> `jobs`."""
-    return arn.split(":", 5)[-1]
+    arn = parse_arn(text)
+    return arn.resource if arn else text
 
 
 def bucket_triggers(s3: Any, triggers: Triggers) -> None:
@@ -48,7 +50,8 @@ def mapping_triggers(lam: Any, triggers: Triggers) -> None:
     for page in lam.get_paginator("list_event_source_mappings").paginate():
         for mapping in page.get("EventSourceMappings", []):
             source = mapping.get("EventSourceArn") or ""
-            label = f"{source.split(':', 3)[2]}:{_resource(source)}" if source.count(":") >= 5 else source
+            arn = parse_arn(source)
+            label = f"{arn.service}:{arn.resource}" if arn else source
             state = mapping.get("State")
             _add(triggers, mapping["FunctionArn"], label if state == "Enabled" else f"{label} ({state})")
 
