@@ -9,10 +9,7 @@ from urllib.parse import urlsplit
 
 from nubis import cli_output as out
 from nubis.cli_client import aws_client
-
-
-def _code(exc: BaseException) -> str | None:
-    return getattr(exc, "response", {}).get("Error", {}).get("Code")
+from nubis.cli_errors import error_code
 
 
 def _function_name(uri: str) -> str:
@@ -75,7 +72,7 @@ def rest_apis(client: Any, endpoint: str) -> list[dict[str, Any]]:
     try:
         apis = [a for page in client.get_paginator("get_rest_apis").paginate() for a in page.get("items", [])]
     except Exception as e:
-        if _code(e) in ("NotImplementedException", "UnknownServiceException"):
+        if error_code(e) in ("NotImplementedException", "UnknownServiceException"):
             return []
         raise
     result = []
@@ -99,7 +96,7 @@ def _rest_target(client: Any, api_id: str, resource_id: str, method: str) -> str
     try:
         integration = client.get_integration(restApiId=api_id, resourceId=resource_id, httpMethod=method)
     except Exception as e:
-        if _code(e) == "NotFoundException":  # a method without an integration yet
+        if error_code(e) == "NotFoundException":  # a method without an integration yet
             return "-"
         raise
     uri = integration.get("uri", "")

@@ -9,14 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from nubis.cli_api import pages
+from nubis.cli_errors import error_code
+from nubis.services.arns import parse_arn
 
 Triggers = dict[str, list[str]]  # function ARN (as the source names it) -> labels
 _FUNCTION_ARN = re.compile(r"arn:aws[a-zA-Z-]*:lambda:[^:/]+:\d{12}:function:[^/]+")
 _ABSENT = ("NotImplementedException", "UnknownServiceException", "UnknownOperationException")
-
-
-def _code(exc: BaseException) -> str | None:
-    return getattr(exc, "response", {}).get("Error", {}).get("Code")
 
 
 def _add(triggers: Triggers, function_arn: str, label: str) -> None:
@@ -25,9 +23,10 @@ def _add(triggers: Triggers, function_arn: str, label: str) -> None:
         labels.append(label)
 
 
-def _resource(arn: str) -> str:
+def _resource(text: str) -> str:
     """`arn:aws:sqs:us-east-1:000000000000:jobs` -> `jobs`."""
-    return arn.split(":", 5)[-1]
+    arn = parse_arn(text)
+    return arn.resource if arn else text
 
 
 def bucket_triggers(s3: Any, triggers: Triggers) -> None:
@@ -36,7 +35,7 @@ def bucket_triggers(s3: Any, triggers: Triggers) -> None:
         try:
             config = s3.get_bucket_notification_configuration(Bucket=bucket["Name"])
         except Exception as e:
-            if _code(e) == "NoSuchBucket":  # deleted while we listed
+            if error_code(e) == "NoSuchBucket":  # deleted while we listed
                 continue
             raise
         for entry in config.get("LambdaFunctionConfigurations", []):
@@ -48,7 +47,8 @@ def mapping_triggers(lam: Any, triggers: Triggers) -> None:
     for page in lam.get_paginator("list_event_source_mappings").paginate():
         for mapping in page.get("EventSourceMappings", []):
             source = mapping.get("EventSourceArn") or ""
-            label = f"{source.split(':', 3)[2]}:{_resource(source)}" if source.count(":") >= 5 else source
+            arn = parse_arn(source)
+            label = f"{arn.service}:{arn.resource}" if arn else source
             state = mapping.get("State")
             _add(triggers, mapping["FunctionArn"], label if state == "Enabled" else f"{label} ({state})")
 
@@ -97,7 +97,7 @@ def all_triggers(client_for: Callable[[str], Any]) -> Triggers:
         try:
             collect(client_for(service), triggers)
         except Exception as e:
-            if _code(e) not in _ABSENT:
+            if error_code(e) not in _ABSENT:
                 raise
     return triggers
 

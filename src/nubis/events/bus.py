@@ -46,13 +46,18 @@ class Throttled(TriggerError):
     """The function's concurrency is exhausted (Lambda would answer 429)."""
 
 
-class ObjectError(Exception):
-    """An object could not be read: `code` and `message` are S3's (NoSuchBucket, NoSuchKey, AccessDenied...)."""
+class ServiceError(Exception):
+    """A cross-service call was refused; `code` and `message` are the owning service's own, for the caller
+    to answer with."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class ObjectError(ServiceError):
+    """An object could not be read: `code` and `message` are S3's (NoSuchBucket, NoSuchKey, AccessDenied...)."""
 
 
 class ObjectReader(Protocol):
@@ -61,13 +66,8 @@ class ObjectReader(Protocol):
         Raises ObjectError with S3's code and message."""
 
 
-class QueueError(Exception):
+class QueueError(ServiceError):
     """A queue operation failed: `code` and `message` are SQS's (AWS.SimpleQueueService.NonExistentQueue...)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +101,8 @@ class Queues(Protocol):
         """Delete received messages; handles that are stale or unknown are ignored."""
 
 
-class TopicError(Exception):
+class TopicError(ServiceError):
     """A publish was refused: `code` and `message` are SNS's (NotFound, InvalidParameter...)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class Topics(Protocol):

@@ -17,6 +17,7 @@ from ...server.context import RequestContext
 from ...server.errors import AwsError
 from ...server.protocol.validation import format_violations
 from ...store.db import Database
+from ..arns import parse_arn
 from ..base import Provider
 from . import views
 from .changesets import ChangeSetOps
@@ -95,7 +96,8 @@ class CloudFormationProvider(ChangeSetOps, Provider):
         """An operation that broke off with an unexpected error must not leave its stack *_IN_PROGRESS for
         good (waiters would poll forever, and no update or delete could follow): it fails, as after a
         server stop, with the error as its reason."""
-        s = self.store.stack(stack_id.split(":")[4], "", stack_id)
+        arn = parse_arn(stack_id, "cloudformation")
+        s = self.store.stack(arn.account, "", stack_id) if arn else None
         if s is None or s.status not in IN_PROGRESS_FAILED:
             return
         s.status = IN_PROGRESS_FAILED[s.status]

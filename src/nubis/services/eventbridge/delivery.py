@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from ...events.bus import Bus, TriggerError
+from ..arns import parse_arn
 from .store import Rule
 from .transform import target_input
 
@@ -18,7 +19,8 @@ async def deliver(bus: Bus, rule: Rule, targets: list[dict], event: dict) -> Non
         arn = str(target.get("Arn", ""))
         try:
             payload = target_input(target, event, rule.arn, rule.name)
-            service = arn.split(":")[2] if arn.count(":") >= 5 else ""
+            parsed = parse_arn(arn)
+            service = parsed.service if parsed else ""
             if service == "lambda":
                 if bus.functions is None:
                     raise TriggerError("this server has no Lambda service")

@@ -247,18 +247,19 @@ class _JsonParser:
         return test
 
     def or_expr(self) -> Callable[[Any], bool]:
-        parts = [self.and_expr()]
-        while self.peek()[0] == "or":
-            self.take()
-            parts.append(self.and_expr())
-        return parts[0] if len(parts) == 1 else (lambda doc: any(p(doc) for p in parts))
+        return self._joined("or", self.and_expr, any)
 
     def and_expr(self) -> Callable[[Any], bool]:
-        parts = [self.atom()]
-        while self.peek()[0] == "and":
+        return self._joined("and", self.atom, all)
+
+    def _joined(self, op: str, operand: Callable[[], Callable[[Any], bool]],
+                combine: Callable[[Any], bool]) -> Callable[[Any], bool]:
+        """`operand (op operand)*`, its tests combined by any (||) or all (&&)."""
+        parts = [operand()]
+        while self.peek()[0] == op:
             self.take()
-            parts.append(self.atom())
-        return parts[0] if len(parts) == 1 else (lambda doc: all(p(doc) for p in parts))
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else (lambda doc: combine(p(doc) for p in parts))
 
     def atom(self) -> Callable[[Any], bool]:
         kind, text = self.peek()

@@ -13,6 +13,7 @@ from ...events.bus import Bus
 from ...server.context import RequestContext
 from ...server.errors import AwsError
 from ...store.logs import LogEvent, LogStore
+from ..arns import parse_arn
 from ..base import Provider
 from . import shapes
 from .errors import (check_retention, group_exists, group_not_found, invalid, invalid_token, limit_of,
@@ -284,8 +285,8 @@ class LogsProvider(Provider):
         self._require_group(ctx, group)
         compile_pattern(params["filterPattern"])  # malformed: InvalidParameterException
         functions = self.bus.functions if self.bus else None
-        parts = dest.split(":")
-        if len(parts) < 7 or parts[2] != "lambda" or parts[5] != "function":
+        arn = parse_arn(dest, "lambda")
+        if arn is None or arn.typed("function") is None:
             raise invalid("Could not deliver test message to specified destination. Check if the destination "
                           "is valid.")
         source = shapes.group_arn(ctx.region, ctx.account, group) + ":*"

@@ -29,6 +29,7 @@ from typing import Any
 from ...events.bus import Bus, TriggerError
 from ...store.db import Database
 from ...store.logs import LogStore
+from ..arns import parse_arn
 from .patterns import Pattern, compile_pattern
 from .shapes import group_arn
 
@@ -258,4 +259,8 @@ def now_ms() -> int:
 
 def function_key(arn: str) -> str:
     """A function ARN without its qualifier: its versions and aliases are the same function."""
-    return ":".join(arn.split(":")[:7])
+    parsed = parse_arn(arn, "lambda")
+    name = parsed.typed("function") if parsed else None
+    if parsed is None or name is None:
+        return arn
+    return f"arn:{parsed.partition}:lambda:{parsed.region}:{parsed.account}:function:{name.partition(':')[0]}"
