@@ -195,9 +195,9 @@ class Subscriptions:
                                 (rows[-1][0], f.account, f.region, f.group, f.name, f.cursor))
         return busy
 
-    def _caused_by_us(self, f: Filter, stream: str, message: str) -> bool:
-        """Is this event from an invocation of f's destination that a delivery caused?"""
-        fn = function_key(f.destination)
+    def _caused_by_us(self, f: Filter, fn: str, stream: str, message: str) -> bool:
+        """Is this event from an invocation of f's destination (``fn``, its function_key) that a
+        delivery caused?"""
         key = (fn, f.account + ":" + f.region, f.group, stream)
         start, end = _START.search(message), _END.search(message)
         if start and self._caused.get(start.group(1) or start.group(2)) == fn:
@@ -210,8 +210,9 @@ class Subscriptions:
     async def _deliver(self, f: Filter, pattern: Pattern, rows: list) -> bool:
         """Queue the invocations for `rows`; False if they must be tried again."""
         by_stream: dict[str, list[tuple[int, int, str]]] = {}
+        fn = function_key(f.destination)
         for eid, stream, ts, message in rows:
-            if self._caused_by_us(f, stream, message) or not pattern.matches(message):
+            if self._caused_by_us(f, fn, stream, message) or not pattern.matches(message):
                 continue
             by_stream.setdefault(stream, []).append((eid, ts, message))
         functions = self.bus.functions if self.bus else None
@@ -233,7 +234,7 @@ class Subscriptions:
                     log.warning("subscription filter %s of %s: cannot invoke %s; events dropped",
                                 f.name, f.group, f.destination)
                     return True
-                self._caused[rid] = function_key(f.destination)
+                self._caused[rid] = fn
                 while len(self._caused) > 10000:
                     self._caused.popitem(last=False)
         return True
