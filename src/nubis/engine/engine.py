@@ -482,11 +482,7 @@ class Engine:
         try:
             outcome, init_ms = await env.start()
         except BaseException:
-            env.kill()
-            if env.sandbox is None:
-                self._envs.discard(env)
-                self._on_env_dead(env)
-                self.enforcer.release(env.limits)
+            self._abandon(env)
             pool.failed += 1
             raise
         events = [(epoch_ms, self._init_start_line(env, spec)), *outcome.events]
@@ -571,13 +567,9 @@ class Engine:
         try:
             await env.launch()
         except BaseException:
-            pool.launching = None
+            pool.launching = None  # before _abandon: an empty pool is dropped only when nothing is launching
             self._unprime(env)
-            env.kill()
-            if env.sandbox is None:
-                self._envs.discard(env)
-                self._on_env_dead(env)
-                self.enforcer.release(env.limits)
+            self._abandon(env)
             raise
         finally:
             pool.launching = None
@@ -611,6 +603,15 @@ class Engine:
         pool.envs.add(env)
         return env
 
+    def _abandon(self, env) -> None:
+        """Kill an environment whose start failed; one that never got a process will not be
+        reaped, so forget it and free its limits here."""
+        env.kill()
+        if env.sandbox is None:
+            self._envs.discard(env)
+            self._on_env_dead(env)
+            self.enforcer.release(env.limits)
+
     def _on_env_reaped(self, env: Environment) -> None:
         self._envs.discard(env)
         self.enforcer.release(env.limits)
@@ -632,11 +633,7 @@ class Engine:
                 init_outcome, init_ms = await env.start()
         except BaseException:
             if env is not None:
-                env.kill()
-                if env.sandbox is None:
-                    self._envs.discard(env)
-                    self._on_env_dead(env)
-                    self.enforcer.release(env.limits)
+                self._abandon(env)
             self._release(lease)
             raise
         cold = _Cold(init_ms, init_outcome.events, init_epoch_ms)
