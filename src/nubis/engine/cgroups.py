@@ -270,8 +270,7 @@ class EnvCgroup:
     warnings: list[str] = field(default_factory=list)
     _oom_base: int = 0
     _fail_base: int = 0
-    _peak_fd: int | None = None  # v2: memory.peak resets per open file
-    _max_fd: int | None = None  # v1: memory.max_usage_in_bytes, kept open (read/reset per invocation)
+    _peak_fd: int | None = None  # see _window_fd: kept open (read/reset per invocation)
     _memory_limited: bool = False
     _memsw: bool = False  # v1 swap accounting (memory.memsw.*) present
 
@@ -480,16 +479,22 @@ class EnvCgroup:
             return None
         return _read_int(self._mem("memory.usage_in_bytes" if self.versions["memory"] == 1 else "memory.current"))
 
+    def _window_fd(self) -> int:
+        """The kept read/write fd on the file that holds the peak window: ``memory.peak`` on v2
+        (its reset applies to that open file only) or ``memory.max_usage_in_bytes`` on v1.
+        Opened once, closed by :meth:`destroy`. Raises OSError."""
+        if self._peak_fd is None:
+            name = "memory.peak" if self.versions["memory"] == 2 else "memory.max_usage_in_bytes"
+            self._peak_fd = os.open(self._mem(name), os.O_RDWR | os.O_CLOEXEC)
+        return self._peak_fd
+
     def peak_bytes(self) -> int | None:
-        """Peak memory of the environment since creation or the last :meth:`reset_peak`."""
+        """Peak memory of the environment since creation or the last :meth:`reset_peak` /
+        :meth:`new_window`, read through the kept fd."""
         if "memory" not in self.dirs:
             return None
-        if self.versions["memory"] == 1:
-            return _read_int(self._mem("memory.max_usage_in_bytes"))
         try:
-            if self._peak_fd is None:
-                self._peak_fd = os.open(self._mem("memory.peak"), os.O_RDWR | os.O_CLOEXEC)
-            return int(os.pread(self._peak_fd, 64, 0).split()[0])
+            return int(os.pread(self._window_fd(), 64, 0).split()[0])
         except (OSError, ValueError, IndexError):
             return None
 
@@ -511,45 +516,22 @@ class EnvCgroup:
             ok = self._set("memory", "memory.max_usage_in_bytes", 0)
             self._set("memory", "memory.memsw.max_usage_in_bytes", 0, optional=True)
             return ok
-        try:
-            if self._peak_fd is None:
-                self._peak_fd = os.open(self._mem("memory.peak"), os.O_RDWR | os.O_CLOEXEC)
-            os.pwrite(self._peak_fd, b"reset\n", 0)
-            return True
-        except OSError:
-            return False
+        return self.new_window()
 
     def new_window(self) -> bool:
         """:meth:`reset_peak` for the hot path (one write on a kept fd; the OOM window is left
         alone: an OOM anywhere in an environment's life ends it)."""
         if "memory" not in self.dirs:
             return False
-        if self.versions["memory"] == 2:
-            try:
-                if self._peak_fd is None:
-                    self._peak_fd = os.open(self._mem("memory.peak"), os.O_RDWR | os.O_CLOEXEC)
-                os.pwrite(self._peak_fd, b"reset\n", 0)
-                return True
-            except OSError:
-                return False
         try:
-            if self._max_fd is None:
-                self._max_fd = os.open(self._mem("memory.max_usage_in_bytes"), os.O_RDWR | os.O_CLOEXEC)
-            os.pwrite(self._max_fd, b"0", 0)
+            os.pwrite(self._window_fd(), b"reset\n" if self.versions["memory"] == 2 else b"0", 0)
             return True
         except OSError:
             return False
 
     def window_peak_bytes(self) -> int | None:
-        """The peak since :meth:`new_window` (or creation), read through the kept fd."""
-        if "memory" not in self.dirs or self.versions["memory"] == 2:
-            return self.peak_bytes()
-        try:
-            if self._max_fd is None:
-                self._max_fd = os.open(self._mem("memory.max_usage_in_bytes"), os.O_RDWR | os.O_CLOEXEC)
-            return int(os.pread(self._max_fd, 32, 0).split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
+        """The peak since :meth:`new_window` (or creation): :meth:`peak_bytes`."""
+        return self.peak_bytes()
 
     def oom_eventfd(self) -> int | None:
         """A non-blocking eventfd the kernel signals when this group hits an OOM (cgroup v1
@@ -651,11 +633,9 @@ class EnvCgroup:
         return ok
 
     def _destroy(self, timeout: float) -> bool:
-        for name in ("_peak_fd", "_max_fd"):
-            fd = getattr(self, name)
-            if fd is not None:
-                os.close(fd)
-                setattr(self, name, None)
+        if self._peak_fd is not None:
+            os.close(self._peak_fd)
+            self._peak_fd = None
         if self.dirs:
             self.kill_all(timeout)
         deadline = time.monotonic() + timeout

@@ -55,8 +55,13 @@ STOCK_MAX = 64  # ... and at most this many during a burst
 _scope_seq = [0]
 
 
+def _off(name: str) -> bool:
+    """Is switch ``name`` turned off ("0" / "off" / "false" / "no"; unset: on)?"""
+    return os.environ.get(name, "1").strip().lower() in ("0", "off", "false", "no")
+
+
 def enabled_from_env() -> bool:
-    return os.environ.get(ENABLE_ENV, "1").strip().lower() not in ("0", "off", "false", "no")
+    return not _off(ENABLE_ENV)
 
 
 def _truthy(name: str) -> bool:
@@ -177,7 +182,7 @@ class Enforcer:
             self.pool = cf.UidPool()
             for w in self.pool.warnings:
                 log.warning("environment uids: %s", w)
-        if available.get("cgroups") and os.environ.get(CGROUPS_ENV, "1").strip().lower() in ("0", "off", "false", "no"):
+        if available.get("cgroups") and _off(CGROUPS_ENV):
             log.warning("cgroups turned off (%s=0): MemorySize is kept by RLIMIT_AS and an RSS watchdog", CGROUPS_ENV)
         elif available.get("cgroups"):
             if self.data_dir is not None:

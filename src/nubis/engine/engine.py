@@ -292,12 +292,14 @@ class Engine:
         if outcome.kind == "ready":
             tail = L.init_report_line(init_ms, "success", phase="init")
         else:
-            error_type = ("Sandbox.Timedout" if outcome.kind == "timeout" else _error_type_of(outcome.body)
-                          if outcome.kind == "init_error" else
-                          ("Runtime.OutOfMemory" if outcome.oom else "Runtime.ExitError"))
-            tail = L.init_report_line(init_ms, "timeout" if outcome.kind == "timeout" else "error", error_type,
-                                      phase="init")
+            tail = L.init_report_line(init_ms, "timeout" if outcome.kind == "timeout" else "error",
+                                      _init_error_type(outcome), phase="init")
         events.append((int(time.time() * 1000), tail))
+        self._ship_logs(spec, env, events)
+
+    def _ship_logs(self, spec: FunctionSpec, env, events: list[tuple[int, str]]) -> None:
+        """Hand an environment's log events to the sink (ordered, LoggingConfig applied); a
+        failing sink never fails the invocation."""
         _monotonic_timestamps(events)
         events = J.render(events, spec, env.log_stream, env.init_type)
         try:
@@ -480,11 +482,7 @@ class Engine:
         try:
             outcome, init_ms = await env.start()
         except BaseException:
-            env.kill()
-            if env.sandbox is None:
-                self._envs.discard(env)
-                self._on_env_dead(env)
-                self.enforcer.release(env.limits)
+            self._abandon(env)
             pool.failed += 1
             raise
         events = [(epoch_ms, self._init_start_line(env, spec)), *outcome.events]
@@ -492,11 +490,8 @@ class Engine:
             env.kill()
             pool.failed += 1
             status = "timeout" if outcome.kind == "timeout" else "error"
-            error_type = "Sandbox.Timedout" if outcome.kind == "timeout" else (
-                _error_type_of(outcome.body) if outcome.kind == "init_error" else
-                ("Runtime.OutOfMemory" if outcome.oom else "Runtime.ExitError"))
-            events.append((int(time.time() * 1000), L.init_report_line(init_ms, status, error_type,
-                                                                        phase="init")))
+            tail = L.init_report_line(init_ms, status, _init_error_type(outcome), phase="init")
+            events.append((int(time.time() * 1000), tail))
         else:
             env.provisioned = True
             if pool.retired or self._closing:
@@ -505,12 +500,7 @@ class Engine:
                 env.state = "ready"
                 env.last_used = asyncio.get_running_loop().time()
                 pool.idle.insert(0, env)  # LIFO: warm on-demand environments are reused first
-        _monotonic_timestamps(events)
-        events = J.render(events, spec, env.log_stream, env.init_type)
-        try:
-            self._log_sink(spec, env.log_stream, events)
-        except Exception:
-            log.exception("log sink failed")
+        self._ship_logs(spec, env, events)
 
     def _new_environment(self, spec: FunctionSpec, first_request_id: str, init_type: str = "on-demand",
                          snapshot: SnapshotLauncher | None = None):
@@ -577,13 +567,9 @@ class Engine:
         try:
             await env.launch()
         except BaseException:
-            pool.launching = None
+            pool.launching = None  # before _abandon: an empty pool is dropped only when nothing is launching
             self._unprime(env)
-            env.kill()
-            if env.sandbox is None:
-                self._envs.discard(env)
-                self._on_env_dead(env)
-                self.enforcer.release(env.limits)
+            self._abandon(env)
             raise
         finally:
             pool.launching = None
@@ -617,6 +603,15 @@ class Engine:
         pool.envs.add(env)
         return env
 
+    def _abandon(self, env) -> None:
+        """Kill an environment whose start failed; one that never got a process will not be
+        reaped, so forget it and free its limits here."""
+        env.kill()
+        if env.sandbox is None:
+            self._envs.discard(env)
+            self._on_env_dead(env)
+            self.enforcer.release(env.limits)
+
     def _on_env_reaped(self, env: Environment) -> None:
         self._envs.discard(env)
         self.enforcer.release(env.limits)
@@ -638,11 +633,7 @@ class Engine:
                 init_outcome, init_ms = await env.start()
         except BaseException:
             if env is not None:
-                env.kill()
-                if env.sandbox is None:
-                    self._envs.discard(env)
-                    self._on_env_dead(env)
-                    self.enforcer.release(env.limits)
+                self._abandon(env)
             self._release(lease)
             raise
         cold = _Cold(init_ms, init_outcome.events, init_epoch_ms)
@@ -899,6 +890,15 @@ def _platform_error(rid: str, spec: FunctionSpec, outcome: Outcome) -> tuple[str
     error_type = "Runtime.OutOfMemory" if outcome.oom else "Runtime.ExitError"
     return error_type, _dumps({"errorType": error_type,
                                "errorMessage": f"RequestId: {rid} Error: {describe_exit(outcome.exit_status)}"})
+
+
+def _init_error_type(outcome: Outcome) -> str | None:
+    """The INIT_REPORT ``Error Type`` of an INIT that did not become ready."""
+    if outcome.kind == "timeout":
+        return "Sandbox.Timedout"
+    if outcome.kind == "init_error":
+        return _error_type_of(outcome.body)
+    return "Runtime.OutOfMemory" if outcome.oom else "Runtime.ExitError"
 
 
 def _error_type_of(payload: bytes) -> str | None:

@@ -279,8 +279,5 @@ class RssWatchdog:
         self.guards.clear()
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+            await asyncio.gather(self._task, return_exceptions=True)
             self._task = None

@@ -107,13 +107,8 @@ class SnapshotLauncher(ZygoteLauncher):
             self.last = SnapshotResult(False, unavailable="no channel to the snapshot")
             return False
         sb.job_sock = None
-        sock.setblocking(False)
         self.pid = sb.pid
-        self._sock = sock
-        self._loop = loop
-        self._hello = loop.create_future()
-        self._spares_asked = 1  # the snapshot forks its first spare right after its hello
-        loop.add_reader(sock.fileno(), self._on_readable)
+        self._attach(sock, loop)
         try:
             await asyncio.wait_for(asyncio.shield(self._hello), START_TIMEOUT_S)
         except (asyncio.TimeoutError, _ZygoteGone):

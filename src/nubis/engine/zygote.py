@@ -565,12 +565,7 @@ class ZygoteLauncher:
             self._proc_pidfd = os.pidfd_open(proc.pid)
         except (AttributeError, OSError):  # pragma: no cover
             self._proc_pidfd = None
-        parent.setblocking(False)
-        self._sock = parent
-        self._loop = loop
-        self._hello = loop.create_future()
-        self._spares_asked = 1  # the zygote forks the first spare right after its hello
-        loop.add_reader(parent.fileno(), self._on_readable)
+        self._attach(parent, loop)
         try:
             hello = await asyncio.wait_for(asyncio.shield(self._hello), START_TIMEOUT_S)
         except BaseException as e:
@@ -838,6 +833,16 @@ class ZygoteLauncher:
             self.release_group(group)
 
     # ------------------------------------------------------------------ channel
+
+    def _attach(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        """Start listening on a freshly started zygote's (or snapshot's) control socket; its
+        hello resolves ``self._hello``. It forks its first spare right after that hello."""
+        sock.setblocking(False)
+        self._sock = sock
+        self._loop = loop
+        self._hello = loop.create_future()
+        self._spares_asked = 1
+        loop.add_reader(sock.fileno(), self._on_readable)
 
     def _on_readable(self) -> None:
         while self._sock is not None:

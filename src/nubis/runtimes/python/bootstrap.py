@@ -608,14 +608,7 @@ def main():
     _die_with_parent()
     fd = int(os.environ.pop("_NUBIS_CONTROL_FD"))
     chan = Channel(fd)
-    first = chan.recv_frame()
-    if first is None or first[0] != FT_HELLO:
-        os._exit(0)
-    sentinel_prefix = b"\0" + first[1] + b" "
-    # A private handle on the log pipe: user code may redirect fd 1.
-    log_fd = os.dup(1)
-    os.set_inheritable(log_fd, False)
-    end_phase = _phase_ender(log_fd, sentinel_prefix)
+    log_fd, end_phase = _greet(chan)
 
     env = os.environ
     _ENV_LOG_GROUP = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
@@ -812,13 +805,7 @@ def _restore(chan, log_fd):
         except OSError:
             pass
     chan = Channel(ctl)
-    first = chan.recv_frame()
-    if first is None or first[0] != FT_HELLO:
-        os._exit(0)
-    sentinel_prefix = b"\0" + first[1] + b" "
-    log_fd = os.dup(1)
-    os.set_inheritable(log_fd, False)
-    end_phase = _phase_ender(log_fd, sentinel_prefix)
+    log_fd, end_phase = _greet(chan)
     _reseed()
     try:
         _run_after_restore()
@@ -831,6 +818,18 @@ def _restore(chan, log_fd):
     billed = "%.3f" % ((time.perf_counter() - t0) * 1000.0)
     chan.send_frame(FT_READY | end_phase(b"INIT"), billed.encode())
     return chan, end_phase
+
+
+def _greet(chan):
+    """Wait for the server's hello (its body: this environment's sentinel token; no hello:
+    the server is gone, so exit) and return (log_fd, end_phase). log_fd is a private handle
+    on the log pipe: user code may redirect fd 1."""
+    first = chan.recv_frame()
+    if first is None or first[0] != FT_HELLO:
+        os._exit(0)
+    log_fd = os.dup(1)
+    os.set_inheritable(log_fd, False)
+    return log_fd, _phase_ender(log_fd, b"\0" + first[1] + b" ")
 
 
 def _phase_ender(log_fd, sentinel_prefix):
